@@ -1,0 +1,24 @@
+/* Command-line flags (SPEC section 3). Flags override the config file. */
+#ifndef XP_CLI_H
+#define XP_CLI_H
+
+#include <stddef.h>
+
+typedef struct xp_cli {
+    const char *config_file; /* NULL: the default path, or the built-in defaults */
+    const char *listen_address;
+    const char *telemetry_path;
+    const char *web_config_file;
+    int log_level;  /* -1 when not given */
+    int log_format; /* -1 when not given */
+    int config_check;
+    int version;
+    int help;
+} xp_cli;
+
+/* Accepts --flag=value and --flag value. 0 = ok; -1 with err set on an unknown flag, a
+ * missing value or a bad value. */
+int xp_cli_parse(int argc, char *const *argv, xp_cli *out, char *err, size_t errlen);
+extern const char xp_cli_usage[];
+
+#endif

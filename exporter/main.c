@@ -1,0 +1,198 @@
+/* resilience_exporter: probes each dependency behind a circuit breaker and serves the
+ * breakers, health scores, degradation level and feature availability to Prometheus. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "cli.h"
+#include "config.h"
+#include "http.h"
+#include "log.h"
+#include "runtime.h"
+
+static xp_cli cli;
+static pthread_mutex_t reload_mu = PTHREAD_MUTEX_INITIALIZER;
+static char listen_address[256];
+static char tls_files[1024]; /* to notice a reload that changes what needs a restart */
+
+/* Loads the config the way the flags say: the named file, else the default path, else the
+ * built-in defaults; then applies --web.config.file and the flag overrides. */
+static xp_config *load_config(char *err, size_t errlen)
+{
+    xp_config *cfg;
+    if (cli.config_file)
+        cfg = xp_config_load(cli.config_file, err, errlen);
+    else if (access(XP_DEFAULT_CONFIG_PATH, F_OK) == 0)
+        cfg = xp_config_load(XP_DEFAULT_CONFIG_PATH, err, errlen);
+    else
+        cfg = xp_config_load_builtin(err, errlen);
+    if (!cfg)
+        return NULL;
+    if (cli.web_config_file && xp_config_load_web(cfg, cli.web_config_file, err, errlen) != 0) {
+        xp_config_free(cfg);
+        return NULL;
+    }
+    char *over[2] = {NULL, NULL};
+    if (cli.listen_address && !(over[0] = strdup(cli.listen_address)))
+        goto oom;
+    if (cli.telemetry_path && !(over[1] = strdup(cli.telemetry_path)))
+        goto oom;
+    if (over[0]) {
+        free(cfg->listen_address);
+        cfg->listen_address = over[0];
+    }
+    if (over[1]) {
+        free(cfg->telemetry_path);
+        cfg->telemetry_path = over[1];
+    }
+    if (cfg->telemetry_path[0] != '/') {
+        snprintf(err, errlen, "telemetry path must start with /");
+        xp_config_free(cfg);
+        return NULL;
+    }
+    if (cli.log_level >= 0)
+        cfg->log_level = cli.log_level;
+    if (cli.log_format >= 0)
+        cfg->log_format = cli.log_format;
+    return cfg;
+oom:
+    free(over[0]);
+    snprintf(err, errlen, "out of memory");
+    xp_config_free(cfg);
+    return NULL;
+}
+
+static void describe_tls(const xp_config *cfg, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s|%s", cfg->web.tls_cert_file ? cfg->web.tls_cert_file : "",
+             cfg->web.tls_key_file ? cfg->web.tls_key_file : "");
+}
+
+/* SIGHUP and POST /-/reload. A config that fails keeps the running one. */
+static int reload(char *err, size_t errlen)
+{
+    pthread_mutex_lock(&reload_mu);
+    xp_config *cfg = load_config(err, errlen);
+    if (!cfg) {
+        xp_log(XP_LOG_ERROR, NULL, "reload failed, keeping the running config", "error", err, NULL);
+        xp_runtime_reload_result(0);
+        pthread_mutex_unlock(&reload_mu);
+        return -1;
+    }
+    if (xp_auth_configure(cfg->web.basic_auth_user, cfg->web.basic_auth_password_hash) != 0) {
+        snprintf(err, errlen, "out of memory");
+        xp_config_free(cfg);
+        xp_runtime_reload_result(0);
+        pthread_mutex_unlock(&reload_mu);
+        return -1;
+    }
+    xp_log_setup(cfg->log_level, cfg->log_format);
+    xp_http_set_telemetry_path(cfg->telemetry_path);
+    char tls[sizeof(tls_files)];
+    describe_tls(cfg, tls, sizeof(tls));
+    if (strcmp(cfg->listen_address, listen_address) != 0 || strcmp(tls, tls_files) != 0)
+        xp_log(XP_LOG_WARN, NULL, "listen address and TLS files take effect only at restart", NULL);
+    xp_runtime_swap(cfg);
+    xp_runtime_reload_result(1);
+    pthread_mutex_unlock(&reload_mu);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    char err[XP_CONFIG_ERR_MAX];
+    if (xp_cli_parse(argc, argv, &cli, err, sizeof(err)) != 0) {
+        fprintf(stderr, "resilience_exporter: error: %s\n%s", err, xp_cli_usage);
+        return 2;
+    }
+    if (cli.help) {
+        fputs(xp_cli_usage, stdout);
+        return 0;
+    }
+    if (cli.version) {
+        printf("resilience_exporter, version %s (revision: %s)\n", XP_VERSION, XP_REVISION);
+        return 0;
+    }
+    xp_config *cfg = load_config(err, sizeof(err));
+    if (!cfg) {
+        fprintf(stderr, "%s\n", err);
+        return 2;
+    }
+    if (cli.config_check) {
+        char summary[1024];
+        xp_config_summary(cfg, summary, sizeof(summary));
+        printf("%s\n", summary);
+        xp_config_free(cfg);
+        return 0;
+    }
+    xp_log_setup(cfg->log_level, cfg->log_format);
+    if (cfg->builtin)
+        xp_log(XP_LOG_WARN, NULL,
+               "no config file found, running on built-in defaults", "path", XP_DEFAULT_CONFIG_PATH,
+               NULL);
+
+    /* Signals go to the main thread's sigwait only: block them before any thread starts. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGHUP);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        xp_log(XP_LOG_ERROR, NULL, "cannot initialise libcurl", NULL);
+        xp_config_free(cfg);
+        return 1;
+    }
+    snprintf(listen_address, sizeof(listen_address), "%s", cfg->listen_address);
+    describe_tls(cfg, tls_files, sizeof(tls_files));
+    if (xp_auth_configure(cfg->web.basic_auth_user, cfg->web.basic_auth_password_hash) != 0) {
+        xp_log(XP_LOG_ERROR, NULL, "out of memory", NULL);
+        return 1;
+    }
+    xp_http_opts ho = {cfg->listen_address, cfg->telemetry_path, cfg->web.max_connections,
+                       cfg->web.tls_cert_file, cfg->web.tls_key_file};
+    if (xp_http_start(&ho, reload, err, sizeof(err)) != 0) {
+        xp_log(XP_LOG_ERROR, NULL, "cannot start HTTP server", "error", err, NULL);
+        xp_http_stop();
+        xp_config_free(cfg);
+        return 1;
+    }
+    char ndeps[24];
+    snprintf(ndeps, sizeof(ndeps), "%zu", cfg->n_deps);
+    xp_log(XP_LOG_INFO, NULL, "starting resilience_exporter", "version", XP_VERSION, "revision",
+           XP_REVISION, "config", cfg->path, "listen_address", listen_address, "tls",
+           cfg->web.tls_cert_file ? "on" : "off", "dependencies", ndeps, NULL);
+    if (xp_runtime_start(cfg, err, sizeof(err)) != 0) {
+        xp_log(XP_LOG_ERROR, NULL, "cannot start probes", "error", err, NULL);
+        xp_http_stop();
+        return 1;
+    }
+
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&sigs, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            reload(err, sizeof(err));
+            continue;
+        }
+        xp_log(XP_LOG_INFO, NULL, "shutting down", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+               NULL);
+        break;
+    }
+    /* Stop accepting and finish in-flight requests first, then the probes: well within 2 s. */
+    xp_http_stop();
+    xp_runtime_stop(1.2);
+    xp_auth_free();
+    curl_global_cleanup();
+    xp_log(XP_LOG_INFO, NULL, "stopped", NULL);
+    return 0;
+}

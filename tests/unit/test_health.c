@@ -1,0 +1,203 @@
+/* The health model of SPEC section 5 over the shipped staging config: a table of breaker
+ * states with the level, score and features each must give. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "health.h"
+#include "level.h"
+
+static xp_config *cfg;
+
+static int load(void **state)
+{
+    setenv("STAGING_DB_PASSWORD", "pw", 1);
+    setenv("OPENAI_API_KEY", "sk-test", 1);
+    const char *src = getenv("XP_SOURCE_DIR");
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/etc/resilience_exporter.ini", src ? src : ".");
+    char err[512];
+    cfg = xp_config_load(path, err, sizeof(err));
+    if (!cfg)
+        fprintf(stderr, "%s\n", err);
+    return cfg ? 0 : -1;
+}
+
+static int unload(void **state)
+{
+    xp_config_free(cfg);
+    return 0;
+}
+
+enum { C = XP_CLOSED, O = XP_OPEN, H = XP_HALF_OPEN };
+
+typedef struct scenario {
+    const char *name;
+    int state[4]; /* database, openai, redis, s3: the shipped order */
+    double latency[4]; /* last successful probe, seconds; 0 = within budget */
+    unsigned failures[4];
+    int level;
+    double score;
+    const char *on; /* the features that must be on, space-separated; all others off */
+} scenario;
+
+static const char *const ALL =
+    "inventory_management ai_recommendations realtime_updates redis_cache session_storage "
+    "rate_limiting s3_uploads file_storage image_processing backup_operations full_ai_pipeline "
+    "advanced_analytics realtime_inventory basic_analytics read_only_access minimal_access";
+
+static const scenario table[] = {
+    {"all closed", {C, C, C, C}, {0}, {0}, 0, 100, NULL},
+    {"redis open", {C, C, O, C}, {0}, {0}, 1, 85,
+     "inventory_management ai_recommendations file_storage full_ai_pipeline advanced_analytics "
+     "basic_analytics read_only_access minimal_access"},
+    {"s3 open", {C, C, C, O}, {0}, {0}, 1, 95,
+     "inventory_management ai_recommendations realtime_updates redis_cache session_storage "
+     "rate_limiting file_storage full_ai_pipeline advanced_analytics realtime_inventory "
+     "basic_analytics read_only_access minimal_access"},
+    {"openai open", {C, O, C, C}, {0}, {0}, 2, 70,
+     "inventory_management session_storage basic_analytics read_only_access minimal_access"},
+    {"database open", {O, C, C, C}, {0}, {0}, 4, 50, "read_only_access minimal_access"},
+    {"redis and s3 open", {C, C, O, O}, {0}, {0}, 2, 80,
+     "inventory_management basic_analytics read_only_access minimal_access"},
+    {"three open", {C, O, O, O}, {0}, {0}, 3, 50,
+     "inventory_management read_only_access minimal_access"},
+    {"all open", {O, O, O, O}, {0}, {0}, 4, 0, "read_only_access minimal_access"},
+    /* HALF_OPEN scores 50 and counts like OPEN for the cascade and open_level. */
+    {"redis half-open", {C, C, H, C}, {0}, {0}, 1, 92.5,
+     "inventory_management ai_recommendations file_storage full_ai_pipeline advanced_analytics "
+     "basic_analytics read_only_access minimal_access"},
+    {"database half-open", {H, C, C, C}, {0}, {0}, 4, 75, "read_only_access minimal_access"},
+    /* Slow but successful: database at 400 ms against a 200 ms budget scores 50;
+     * redis at 10 ms against 5 ms scores 50; the factor never goes below 0.5. */
+    {"slow database", {C, C, C, C}, {0.4, 0, 0, 0}, {0}, 1, 75,
+     "inventory_management ai_recommendations realtime_updates redis_cache session_storage "
+     "rate_limiting file_storage full_ai_pipeline advanced_analytics realtime_inventory "
+     "basic_analytics read_only_access minimal_access"},
+    {"very slow database", {C, C, C, C}, {4.0, 0, 0, 0}, {0}, 1, 75, NULL},
+    {"slightly slow database", {C, C, C, C}, {0.25, 0, 0, 0}, {0}, 0, 90, NULL},
+    /* Failures below the threshold lower the score: database 2 of 3 -> 33.3. */
+    {"database failing", {C, C, C, C}, {0}, {2, 0, 0, 0}, 2, 66.66666666666667,
+     "inventory_management session_storage basic_analytics read_only_access minimal_access"},
+};
+
+static int in_list(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; (p = strstr(p, name)) != NULL; p += n)
+        if ((p == list || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
+            return 1;
+    return 0;
+}
+
+static void staging_table(void **state)
+{
+    assert_int_equal(cfg->n_deps, 4);
+    assert_int_equal(cfg->n_features, 16);
+    for (size_t k = 0; k < sizeof(table) / sizeof(table[0]); k++) {
+        const scenario *sc = &table[k];
+        xp_health_dep deps[4];
+        double scores[4];
+        int on[16];
+        xp_health_result r;
+        for (int i = 0; i < 4; i++) {
+            const xp_dep_cfg *d = &cfg->deps[i];
+            deps[i] = (xp_health_dep){
+                .state = (xp_breaker_state)sc->state[i],
+                .consecutive_failures = sc->failures[i],
+                .failure_threshold = d->failure_threshold,
+                .latency_budget = d->latency_budget,
+                .last_success_latency = sc->latency[i] > 0 ? sc->latency[i] : d->latency_budget / 2,
+                .weight = d->weight,
+                .open_level = d->open_level,
+            };
+        }
+        xp_health_eval(&cfg->degradation, deps, 4, cfg->features, cfg->n_features, scores, on, &r);
+        if (r.level != sc->level || fabs(r.system_score - sc->score) > 1e-6)
+            fail_msg("%s: level %d score %.9f, want level %d score %.9f", sc->name, r.level,
+                     r.system_score, sc->level, sc->score);
+        const char *want = sc->on ? sc->on : ALL;
+        if (sc->level > 0 && !sc->on)
+            want = "inventory_management ai_recommendations realtime_updates redis_cache "
+                   "session_storage rate_limiting file_storage full_ai_pipeline "
+                   "advanced_analytics realtime_inventory basic_analytics read_only_access "
+                   "minimal_access";
+        for (size_t j = 0; j < cfg->n_features; j++)
+            if (on[j] != in_list(want, cfg->features[j].name))
+                fail_msg("%s: feature %s is %s", sc->name, cfg->features[j].name,
+                         on[j] ? "on" : "off");
+    }
+}
+
+static void dep_score_formula(void **state)
+{
+    xp_health_dep d = {XP_CLOSED, 0, 3, 0.2, 0.1, 1, 0};
+    assert_true(xp_health_dep_score(&d) == 100);
+    d.consecutive_failures = 1;
+    assert_true(fabs(xp_health_dep_score(&d) - 66.666666666) < 1e-6);
+    d.consecutive_failures = 0;
+    d.last_success_latency = 0.3; /* 0.2 / 0.3 */
+    assert_true(fabs(xp_health_dep_score(&d) - 66.666666666) < 1e-6);
+    d.last_success_latency = -1; /* never probed yet: scores 100 */
+    assert_true(xp_health_dep_score(&d) == 100);
+    d.state = XP_OPEN;
+    assert_true(xp_health_dep_score(&d) == 0);
+    d.state = XP_HALF_OPEN;
+    assert_true(xp_health_dep_score(&d) == 50);
+}
+
+static void thresholds_with_tolerance(void **state)
+{
+    const xp_degradation_cfg *g = &cfg->degradation;
+    assert_int_equal(xp_health_level_for_score(g, 100), XP_LEVEL_OPTIMAL);
+    assert_int_equal(xp_health_level_for_score(g, 90), XP_LEVEL_OPTIMAL);
+    assert_int_equal(xp_health_level_for_score(g, 89.999), XP_LEVEL_DEGRADED);
+    assert_int_equal(xp_health_level_for_score(g, 69.99999999999), XP_LEVEL_DEGRADED);
+    assert_int_equal(xp_health_level_for_score(g, 69.9999), XP_LEVEL_LIMITED);
+    assert_int_equal(xp_health_level_for_score(g, 60), XP_LEVEL_LIMITED);
+    assert_int_equal(xp_health_level_for_score(g, 40), XP_LEVEL_MINIMAL);
+    assert_int_equal(xp_health_level_for_score(g, 39.9), XP_LEVEL_EMERGENCY);
+    assert_int_equal(xp_health_level_for_score(g, 0), XP_LEVEL_EMERGENCY);
+}
+
+static void cascade_beyond_largest_key(void **state)
+{
+    xp_degradation_cfg g = {{90, 70, 60, 40}, 2, {{2, XP_LEVEL_LIMITED}, {3, XP_LEVEL_MINIMAL}}};
+    assert_int_equal(xp_health_cascade_level(&g, 0), XP_LEVEL_OPTIMAL);
+    assert_int_equal(xp_health_cascade_level(&g, 1), XP_LEVEL_OPTIMAL);
+    assert_int_equal(xp_health_cascade_level(&g, 2), XP_LEVEL_LIMITED);
+    assert_int_equal(xp_health_cascade_level(&g, 3), XP_LEVEL_MINIMAL);
+    assert_int_equal(xp_health_cascade_level(&g, 7), XP_LEVEL_MINIMAL);
+}
+
+static void zero_weight_monitors_without_scoring(void **state)
+{
+    xp_degradation_cfg g = {{90, 70, 60, 40}, 0, {{0, 0}}};
+    xp_health_dep deps[2] = {{XP_CLOSED, 0, 3, 1, 0.1, 1, 0}, {XP_OPEN, 3, 3, 1, 0.1, 0, 1}};
+    double scores[2];
+    xp_health_result r;
+    xp_health_eval(&g, deps, 2, NULL, 0, scores, NULL, &r);
+    assert_true(r.system_score == 100);
+    assert_true(scores[1] == 0);
+    assert_int_equal(r.level, XP_LEVEL_DEGRADED); /* its open_level still applies */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(staging_table),
+        cmocka_unit_test(dep_score_formula),
+        cmocka_unit_test(thresholds_with_tolerance),
+        cmocka_unit_test(cascade_beyond_largest_key),
+        cmocka_unit_test(zero_weight_monitors_without_scoring),
+    };
+    return cmocka_run_group_tests(tests, load, unload);
+}
