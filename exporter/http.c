@@ -298,12 +298,13 @@ int xp_http_start(const xp_http_opts *o, xp_http_reload_fn reload, char *err, si
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned pool = cpus < 1 ? 1 : cpus > 4 ? 4 : (unsigned)cpus;
 
+    /* The logger goes first, or libmicrohttpd prints the earlier options' messages itself. */
     struct MHD_OptionItem opts[] = {
+        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
         {MHD_OPTION_THREAD_POOL_SIZE, pool, NULL},
         {MHD_OPTION_CONNECTION_LIMIT, o->max_connections ? o->max_connections : 512, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, XP_CONN_TIMEOUT, NULL},
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, XP_CONN_MEMORY, NULL},
-        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
         {any_host ? MHD_OPTION_END : MHD_OPTION_SOCK_ADDR, 0, any_host ? NULL : &ss},
         {MHD_OPTION_END, 0, NULL},
         {MHD_OPTION_END, 0, NULL},

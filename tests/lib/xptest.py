@@ -82,7 +82,7 @@ def wait_until(pred, timeout, interval=0.05, what="condition"):
 def wait_listen(port, timeout=20, proc=None):
     def up():
         if proc is not None and proc.poll() is not None:
-            raise AssertionError("process exited with %s before listening on %d" % (proc.returncode, port))
+            raise AssertionError("process exited with %s before listening on %d: %s" % (proc.poll(), port, proc.output()[-2000:]))
         return listening(port)
     wait_until(up, timeout, what="a listener on port %d" % port)
 
@@ -176,7 +176,11 @@ def sample(samples, name, **labels):
 class Exporter:
     """The real binary (or the test build with the fake collector) on a spare port."""
 
+    count = 0
+
     def __init__(self, tmp, config_text, binary=None, extra_args=(), env=None, name="exporter"):
+        Exporter.count += 1
+        name = "%s-%d" % (name, Exporter.count)  # each instance its own config and log
         self.tmp = tmp
         self.port = free_port()
         self.config_path = tmp.file(name + ".ini", config_text)

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what building and testing need on Debian 12, skipping what is already there:
+# the Debian packages listed in etc/packages/*.txt and the npm test servers (package.json).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sudo_=""
+[ "$(id -u)" = 0 ] || sudo_="sudo"
+want=$(cat etc/packages/build.txt etc/packages/runtime.txt etc/packages/test.txt | sed 's/#.*//' | tr -s ' \n' '\n' | sed '/^$/d' | sort -u)
+missing=""
+for p in $want; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  echo "installing:$missing"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo_ apt-get update -qq
+  # shellcheck disable=SC2086
+  $sudo_ apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+if [ ! -x node_modules/.bin/mock-llm ] || [ ! -d node_modules/@20minutes/s3rver ]; then
+  npm install --no-audit --no-fund --loglevel=error
+fi

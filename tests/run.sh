@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on a Debian 12 machine, installing what is missing first:
+# the plain Release build, then the same suite under AddressSanitizer + UBSan.
+#   tests/run.sh              everything
+#   tests/run.sh --quick      the plain build only
+# Needs root (or sudo) only to install missing Debian packages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+
+bash tests/install-deps.sh
+
+jobs=2
+echo "== plain build"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j"$jobs"
+ctest --test-dir build --output-on-failure -j"$jobs" -LE bench
+
+if [ "$quick" = 0 ]; then
+  echo "== ASan + UBSan build"
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DXP_SANITIZE=ON >/dev/null
+  cmake --build build-asan -j"$jobs"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build-asan --output-on-failure -j"$jobs" -LE 'bench|e2e'
+fi
