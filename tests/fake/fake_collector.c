@@ -87,7 +87,8 @@ static int fake_probe(void *inst, xp_probe *p)
         return 0;
     }
     if (strncmp(line, "fail", 4) == 0) {
-        snprintf(p->err, sizeof(p->err), "%s", line[4] ? line + 5 : "scripted failure");
+        /* The message is cut to what err holds. */
+        snprintf(p->err, sizeof(p->err), "%.200s", line[4] ? line + 5 : "scripted failure");
         return -1;
     }
     if (strncmp(line, "hang", 4) == 0) {
