@@ -106,6 +106,7 @@ char *xp_buf_steal(xp_buf *b, size_t *len)
         xp_buf_free(b);
         return NULL;
     }
+    b->data[b->len] = '\0'; /* a buffer only reserved was never terminated */
     char *p = b->data;
     if (len)
         *len = b->len;

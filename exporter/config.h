@@ -25,7 +25,8 @@ typedef struct xp_dep_cfg {
     int open_level;
     char target[XP_TARGET_MAX]; /* from collector->target(), credential-free */
     /* Every key=value of the section after expansion, in file order, for telling whether a
-     * dependency changed across a reload. Holds secrets: never print it. */
+     * dependency changed across a reload; KEY_file appears as KEY=contents, so a rotated secret
+     * file counts as a change. Holds secrets: never print it. */
     char *fingerprint;
 } xp_dep_cfg;
 
@@ -72,7 +73,10 @@ typedef struct xp_config {
 } xp_config;
 
 /* Each loader returns NULL on error and writes "FILE:LINE: message" (or "FILE: message"
- * when no line applies) into err. */
+ * when no line applies) into err; the message never quotes a secret or a *_file's contents.
+ * Relative paths in *_file keys and tls_*_file are read from the config file's directory.
+ * Lines longer than inih's buffer (197 characters) are refused, never cut; so are indented
+ * continuation lines, repeated keys and repeated sections. */
 xp_config *xp_config_load(const char *path, char *err, size_t errlen);
 /* The shipped etc/resilience_exporter.ini compiled in; unset ${VAR} read as empty. */
 xp_config *xp_config_load_builtin(char *err, size_t errlen);

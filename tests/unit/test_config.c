@@ -1,0 +1,781 @@
+/* The config loader against SPEC sections 3-5: durations, ${} expansion, the shipped config,
+ * the built-in defaults, *_file secrets, and a table of broken files, each of which must be
+ * refused with the right FILE:LINE and without echoing a secret. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "level.h"
+#include "log.h"
+
+#define SENTINEL "s3cr3t-SENTINEL-42"
+#define DEP "[dependency.db]\ncollector = postgres\ndsn = host=db\n" /* lines 1-3 */
+
+static char err[XP_CONFIG_ERR_MAX];
+static char tmpdir[64];
+
+static const char *source_dir(void) {
+    static char dir[4096];
+    const char *env = getenv("XP_SOURCE_DIR");
+    if (env && *env)
+        return env;
+    /* Run by hand: CMake compiles with the absolute path of this file. */
+    snprintf(dir, sizeof(dir), "%s", __FILE__);
+    char *p = strstr(dir, "/tests/unit/");
+    if (p)
+        *p = '\0';
+    return dir;
+}
+
+static char *slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+static const char *write_tmp(const char *name, const char *content, size_t len) {
+    static char path[8][256];
+    static int next;
+    char *p = path[next++ % 8];
+    snprintf(p, 256, "%s/%s", tmpdir, name);
+    FILE *f = fopen(p, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(content, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+    return p;
+}
+
+static xp_config *parse(const char *text) {
+    return xp_config_parse("t.ini", text, strlen(text), 0, err, sizeof(err));
+}
+
+/* Asserts the text is refused; returns the message. */
+static const char *parse_fails(const char *text, size_t len) {
+    err[0] = '\0';
+    xp_config *cfg = xp_config_parse("t.ini", text, len, 0, err, sizeof(err));
+    if (cfg) {
+        xp_config_free(cfg);
+        fail_msg("accepted: %s", text);
+    }
+    assert_true(err[0] != '\0');
+    return err;
+}
+
+static const xp_dep_cfg *dep(const xp_config *cfg, const char *name) {
+    int i = xp_config_dep_index(cfg, name);
+    if (i < 0)
+        fail_msg("no dependency %s", name);
+    return &cfg->deps[i];
+}
+
+/* ---- durations and ${} ---- */
+
+static void durations(void **state) {
+    static const struct {
+        const char *s;
+        double v;
+    } ok[] = {{"500ms", 0.5}, {"10s", 10},    {"1m", 60},     {"1h", 3600}, {"2", 2},
+              {"1.5s", 1.5},  {"0.25", 0.25}, {"5ms", 0.005}, {"90m", 5400}};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        double v = -1;
+        assert_int_equal(xp_duration_parse(ok[i].s, &v), 0);
+        assert_true(fabs(v - ok[i].v) < 1e-12);
+    }
+    static const char *const bad[] = {"",      "s",    "0",       "0s",  "-1s", "+1s",    "10x",
+                                      "10 s",  " 10s", "10ss",    "nan", "inf", "1e999h", "0x10",
+                                      "10sec", "ms",   "1e-400s", "10S", "1d"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        double v = 42;
+        if (xp_duration_parse(bad[i], &v) == 0)
+            fail_msg("accepted duration \"%s\"", bad[i]);
+        assert_true(v == 42);
+    }
+}
+
+static void expect_expand(const char *in, int unset_empty, const char *want) {
+    char e[256] = "";
+    char *out = xp_env_expand(in, unset_empty, e, sizeof(e));
+    if (!out)
+        fail_msg("\"%s\" failed: %s", in, e);
+    assert_string_equal(out, want);
+    free(out);
+}
+
+static const char *expect_expand_error(const char *in) {
+    static char e[256];
+    e[0] = '\0';
+    char *out = xp_env_expand(in, 0, e, sizeof(e));
+    if (out) {
+        free(out);
+        fail_msg("\"%s\" expanded", in);
+    }
+    assert_true(e[0] != '\0');
+    return e;
+}
+
+static void env_expansion(void **state) {
+    setenv("XP_T_HOST", "db.example", 1);
+    setenv("XP_T_EMPTY", "", 1);
+    unsetenv("XP_T_UNSET");
+    expect_expand("plain", 0, "plain");
+    expect_expand("", 0, "");
+    expect_expand("${XP_T_HOST}", 0, "db.example");
+    expect_expand("host=${XP_T_HOST}:5432", 0, "host=db.example:5432");
+    expect_expand("${XP_T_UNSET:-localhost}", 0, "localhost");
+    expect_expand("${XP_T_EMPTY:-fallback}", 0, "fallback"); /* as the shell: empty uses it */
+    expect_expand("${XP_T_HOST:-fallback}", 0, "db.example");
+    expect_expand("${XP_T_UNSET:-}", 0, "");
+    expect_expand("${XP_T_EMPTY}", 0, "");
+    expect_expand("${XP_T_UNSET:-${XP_T_HOST}}", 0, "db.example");
+    expect_expand("${XP_T_UNSET:-http://h:1/x}", 0, "http://h:1/x");
+    expect_expand("$$", 0, "$");
+    expect_expand("a$$b$$$$", 0, "a$b$$");
+    expect_expand("$${XP_T_HOST}", 0, "${XP_T_HOST}");
+    expect_expand("price $5", 0, "price $5");
+    expect_expand("trailing $", 0, "trailing $");
+    const char *hash = "$2y$10$abcdefghijklmnopqrstuu5UaN1hbhwMdj1x/cGs9Qm6sNI.vmGZ.";
+    expect_expand(hash, 0, hash);
+    /* The built-in defaults read an unset variable as empty. */
+    expect_expand("x${XP_T_UNSET}y", 1, "xy");
+
+    assert_non_null(strstr(expect_expand_error("${XP_T_UNSET}"), "XP_T_UNSET is not set"));
+    assert_non_null(strstr(expect_expand_error("a ${XP_T_UNSET} b"), "XP_T_UNSET"));
+    assert_non_null(strstr(expect_expand_error("${XP_T_HOST"), "unterminated ${"));
+    assert_non_null(strstr(expect_expand_error("x${"), "unterminated ${"));
+    assert_non_null(strstr(expect_expand_error("${XP_T_UNSET:-abc"), "unterminated ${"));
+    assert_non_null(strstr(expect_expand_error("${}"), "variable name"));
+    assert_non_null(strstr(expect_expand_error("${1X}"), "variable name"));
+    assert_non_null(strstr(expect_expand_error("${A B}"), "unsupported form"));
+    assert_non_null(strstr(expect_expand_error("${XP_T_HOST:=x}"), "unsupported"));
+    /* An error never quotes the text around the variable: it may be a secret. */
+    assert_null(strstr(expect_expand_error(SENTINEL "${"), SENTINEL));
+    assert_null(strstr(expect_expand_error(SENTINEL "${XP_T_UNSET}"), SENTINEL));
+    assert_null(strstr(expect_expand_error("${XP_T_UNSET}" SENTINEL), SENTINEL));
+    assert_null(strstr(expect_expand_error("${" SENTINEL "}"), SENTINEL));
+}
+
+/* ---- the shipped config ---- */
+
+static void set_staging_env(void) {
+    setenv("STAGING_DB_HOST", "pg.staging", 1);
+    setenv("STAGING_DB_PORT", "6432", 1);
+    setenv("STAGING_DB_NAME", "shop", 1);
+    setenv("STAGING_DB_USER", "exporter", 1);
+    setenv("STAGING_DB_PASSWORD", SENTINEL "-db", 1);
+    setenv("OPENAI_API_KEY", "sk-" SENTINEL, 1);
+    setenv("OPENAI_BASE_URL", "http://llm.staging:8080/v1", 1);
+    setenv("REDIS_HOST", "redis.staging", 1);
+    setenv("REDIS_PORT", "6380", 1);
+    setenv("REDIS_PASSWORD", SENTINEL "-redis", 1);
+    setenv("S3_ENDPOINT", "http://localstack.staging:4566", 1);
+    setenv("S3_BUCKET", "staging-bucket", 1);
+    setenv("AWS_DEFAULT_REGION", "eu-west-1", 1);
+    setenv("AWS_ACCESS_KEY_ID",
+           "AKIA"
+           "SENTINEL42",
+           1);
+    setenv("AWS_SECRET_ACCESS_KEY", SENTINEL "-aws", 1);
+}
+
+static void unset_staging_env(void) {
+    static const char *const vars[] = {
+        "STAGING_DB_HOST",     "STAGING_DB_PORT",   "STAGING_DB_NAME",      "STAGING_DB_USER",
+        "STAGING_DB_PASSWORD", "OPENAI_API_KEY",    "OPENAI_BASE_URL",      "REDIS_HOST",
+        "REDIS_PORT",          "REDIS_PASSWORD",    "S3_ENDPOINT",          "S3_BUCKET",
+        "AWS_DEFAULT_REGION",  "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"};
+    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+        unsetenv(vars[i]);
+}
+
+static void check_dep(const xp_config *cfg, const char *name, const char *collector, double weight,
+                      double timeout, double budget, unsigned threshold, double recovery,
+                      unsigned half_open, int open_level) {
+    const xp_dep_cfg *d = dep(cfg, name);
+    assert_string_equal(d->collector->name, collector);
+    assert_true(fabs(d->weight - weight) < 1e-12);
+    assert_true(fabs(d->interval - 10) < 1e-12);
+    assert_true(fabs(d->timeout - timeout) < 1e-12);
+    assert_true(fabs(d->latency_budget - budget) < 1e-12);
+    assert_int_equal(d->failure_threshold, threshold);
+    assert_true(fabs(d->recovery_timeout - recovery) < 1e-12);
+    assert_int_equal(d->half_open_requests, half_open);
+    assert_int_equal(d->open_level, open_level);
+    assert_non_null(d->inst);
+    assert_true(d->target[0] != '\0');
+    assert_null(strstr(d->target, "SENTINEL")); /* the target label never holds a secret */
+    assert_non_null(d->fingerprint);
+}
+
+static void shipped_config(void **state) {
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/etc/resilience_exporter.ini", source_dir());
+    size_t len;
+    const char *text = slurp(path, &len);
+    /* The compiled-in copy is that file, byte for byte. */
+    assert_int_equal(xp_builtin_config_len, len);
+    assert_memory_equal(xp_builtin_config, text, len);
+
+    set_staging_env();
+    xp_config *cfg = xp_config_parse("etc/resilience_exporter.ini", text, len, 0, err, sizeof(err));
+    if (!cfg)
+        fail_msg("%s", err);
+    assert_string_equal(cfg->listen_address, ":9866");
+    assert_string_equal(cfg->telemetry_path, "/metrics");
+    assert_int_equal(cfg->log_level, XP_LOG_INFO);
+    assert_int_equal(cfg->log_format, XP_LOG_LOGFMT);
+    assert_false(cfg->builtin);
+    assert_null(cfg->web.tls_cert_file);
+    assert_null(cfg->web.basic_auth_user);
+    assert_int_equal(cfg->web.max_connections, 512);
+    const double th[4] = {90, 70, 60, 40};
+    for (int i = 0; i < 4; i++)
+        assert_true(cfg->degradation.threshold[i] == th[i]);
+    assert_int_equal(cfg->degradation.n_cascade, 4);
+    for (unsigned i = 0; i < 4; i++) {
+        assert_int_equal(cfg->degradation.cascade[i].count, i + 1);
+        assert_int_equal(cfg->degradation.cascade[i].level, (int)i + 1);
+    }
+
+    assert_int_equal(cfg->n_deps, 4);
+    check_dep(cfg, "database", "postgres", 0.50, 2, 0.2, 3, 20, 1, XP_LEVEL_EMERGENCY);
+    check_dep(cfg, "openai", "openai", 0.30, 8, 2, 5, 30, 2, XP_LEVEL_LIMITED);
+    check_dep(cfg, "redis", "redis", 0.15, 1, 0.005, 5, 15, 2, XP_LEVEL_DEGRADED);
+    check_dep(cfg, "s3", "s3", 0.05, 8, 5, 4, 25, 2, XP_LEVEL_DEGRADED);
+    /* The secrets reached the collectors, expanded from the environment. */
+    assert_non_null(strstr(dep(cfg, "database")->fingerprint, "password=" SENTINEL "-db\n"));
+    assert_non_null(strstr(dep(cfg, "database")->fingerprint,
+                           "dsn=host=pg.staging port=6432 dbname=shop user=exporter\n"));
+    assert_non_null(strstr(dep(cfg, "openai")->fingerprint, "api_key=sk-" SENTINEL "\n"));
+    assert_non_null(strstr(dep(cfg, "s3")->fingerprint, "secret_access_key=" SENTINEL "-aws\n"));
+    assert_non_null(strstr(dep(cfg, "redis")->fingerprint, "address=redis.staging:6380\n"));
+    assert_non_null(strstr(dep(cfg, "redis")->target, "redis.staging:6380"));
+    assert_non_null(strstr(dep(cfg, "s3")->target, "localstack.staging:4566"));
+    assert_non_null(strstr(dep(cfg, "openai")->target, "http://llm.staging:8080/v1"));
+
+    static const struct {
+        const char *name;
+        int level;
+        const char *requires[2];
+    } features[16] = {
+        {"inventory_management", XP_LEVEL_MINIMAL, {"database"}},
+        {"ai_recommendations", XP_LEVEL_DEGRADED, {"openai"}},
+        {"realtime_updates", XP_LEVEL_DEGRADED, {"redis"}},
+        {"redis_cache", XP_LEVEL_DEGRADED, {"redis"}},
+        {"session_storage", XP_LEVEL_LIMITED, {"redis"}},
+        {"rate_limiting", XP_LEVEL_DEGRADED, {"redis"}},
+        {"s3_uploads", XP_LEVEL_OPTIMAL, {"s3"}},
+        {"file_storage", XP_LEVEL_DEGRADED, {NULL}},
+        {"image_processing", XP_LEVEL_OPTIMAL, {"s3"}},
+        {"backup_operations", XP_LEVEL_OPTIMAL, {"s3"}},
+        {"full_ai_pipeline", XP_LEVEL_DEGRADED, {"openai"}},
+        {"advanced_analytics", XP_LEVEL_DEGRADED, {"database"}},
+        {"realtime_inventory", XP_LEVEL_DEGRADED, {"database", "redis"}},
+        {"basic_analytics", XP_LEVEL_LIMITED, {"database"}},
+        {"read_only_access", XP_LEVEL_EMERGENCY, {NULL}},
+        {"minimal_access", XP_LEVEL_EMERGENCY, {NULL}},
+    };
+    assert_int_equal(cfg->n_features, 16);
+    for (size_t i = 0; i < 16; i++) {
+        const xp_feature_cfg *f = &cfg->features[i];
+        assert_string_equal(f->name, features[i].name);
+        assert_int_equal(f->min_level, features[i].level);
+        size_t n = features[i].requires[1] ? 2 : features[i].requires[0] ? 1 : 0;
+        assert_int_equal(f->n_requires, n);
+        for (size_t r = 0; r < n; r++)
+            assert_string_equal(cfg->deps[f->requires[r]].name, features[i].requires[r]);
+    }
+
+    char sum[512];
+    xp_config_summary(cfg, sum, sizeof(sum));
+    assert_string_equal(sum, "etc/resilience_exporter.ini: ok, 4 dependencies (database=postgres, "
+                             "openai=openai, redis=redis, s3=s3), 16 features");
+    xp_config_free(cfg);
+
+    /* Without its secrets in the environment the file is refused, naming the variable. */
+    unsetenv("STAGING_DB_PASSWORD");
+    assert_null(xp_config_parse("etc/resilience_exporter.ini", text, len, 0, err, sizeof(err)));
+    assert_non_null(strstr(err, "etc/resilience_exporter.ini:"));
+    assert_non_null(strstr(err, "STAGING_DB_PASSWORD is not set"));
+    unset_staging_env();
+}
+
+static void builtin_defaults(void **state) {
+    unset_staging_env();
+    xp_config *cfg = xp_config_load_builtin(err, sizeof(err));
+    if (!cfg)
+        fail_msg("%s", err);
+    assert_true(cfg->builtin);
+    assert_int_equal(cfg->n_deps, 4);
+    assert_int_equal(cfg->n_features, 16);
+    /* Unset variables read as empty, so every endpoint falls back to localhost's port. */
+    const xp_dep_cfg *pg = dep(cfg, "database");
+    assert_non_null(strstr(pg->fingerprint, "dsn=host=localhost port=5432 dbname=app user=app\n"));
+    assert_non_null(strstr(pg->fingerprint, "password=\n"));
+    assert_non_null(strstr(pg->target, "localhost"));
+    assert_non_null(strstr(pg->target, "5432"));
+    assert_non_null(strstr(dep(cfg, "redis")->target, "localhost:6379"));
+    assert_non_null(strstr(dep(cfg, "s3")->target, "http://localhost:4566"));
+    assert_non_null(strstr(dep(cfg, "openai")->target, "https://api.openai.com/v1"));
+    char sum[512];
+    xp_config_summary(cfg, sum, sizeof(sum));
+    assert_string_equal(sum, "(built-in defaults): ok, 4 dependencies (database=postgres, "
+                             "openai=openai, redis=redis, s3=s3), 16 features");
+    xp_config_free(cfg);
+}
+
+/* The defaults SPEC section 4 lists for everything a file leaves out. */
+static void defaults_when_absent(void **state) {
+    xp_config *cfg = parse(DEP);
+    if (!cfg)
+        fail_msg("%s", err);
+    assert_string_equal(cfg->listen_address, ":9866");
+    assert_string_equal(cfg->telemetry_path, "/metrics");
+    assert_int_equal(cfg->log_level, XP_LOG_INFO);
+    assert_int_equal(cfg->web.max_connections, 512);
+    assert_true(cfg->degradation.threshold[0] == 90 && cfg->degradation.threshold[3] == 40);
+    assert_int_equal(cfg->degradation.n_cascade, 4);
+    assert_int_equal(cfg->degradation.cascade[3].level, XP_LEVEL_EMERGENCY);
+    const xp_dep_cfg *d = &cfg->deps[0];
+    assert_string_equal(d->name, "db");
+    assert_true(d->weight == 1 && d->interval == 10 && d->timeout == 2);
+    assert_true(d->latency_budget == 0.5); /* timeout / 4 */
+    assert_true(d->recovery_timeout == 30);
+    assert_int_equal(d->failure_threshold, 3);
+    assert_int_equal(d->half_open_requests, 1);
+    assert_int_equal(d->open_level, XP_LEVEL_DEGRADED);
+    assert_int_equal(cfg->n_features, 0);
+    xp_config_free(cfg);
+
+    /* latency_budget follows a given timeout. */
+    cfg = parse(DEP "timeout = 800ms\n");
+    assert_non_null(cfg);
+    assert_true(fabs(cfg->deps[0].latency_budget - 0.2) < 1e-12);
+    xp_config_free(cfg);
+}
+
+static void syntax_details(void **state) {
+    /* Inline comments, CRLF, a byte order mark, ':' as separator, indented first key,
+     * features before the dependencies they name, a cascade written out of order. */
+    const char *text = "\xEF\xBB\xBF[exporter]   ; main\r\n"
+                       "log_level = debug ; chatty\r\n"
+                       "listen_address: 127.0.0.1:9100\r\n"
+                       "\r\n"
+                       "[feature.both]\r\n"
+                       "min_level = limited\r\n"
+                       "requires = cache ,db\r\n"
+                       "[degradation]\n"
+                       "cascade = 3:minimal, 1:degraded,2:limited\n"
+                       "[dependency.cache]\n"
+                       "  collector = redis\n"
+                       "address = ${XP_T_UNSET_2:-localhost}:6379\n"
+                       "# a comment\n"
+                       "; another\n" DEP;
+    unsetenv("XP_T_UNSET_2");
+    xp_config *cfg = parse(text);
+    if (!cfg)
+        fail_msg("%s", err);
+    assert_int_equal(cfg->log_level, XP_LOG_DEBUG);
+    assert_string_equal(cfg->listen_address, "127.0.0.1:9100");
+    assert_int_equal(cfg->degradation.n_cascade, 3);
+    assert_int_equal(cfg->degradation.cascade[0].count, 1);
+    assert_int_equal(cfg->degradation.cascade[1].count, 2);
+    assert_int_equal(cfg->degradation.cascade[2].count, 3);
+    assert_int_equal(cfg->degradation.cascade[2].level, XP_LEVEL_MINIMAL);
+    assert_int_equal(cfg->n_features, 1);
+    assert_int_equal(cfg->features[0].n_requires, 2);
+    assert_string_equal(cfg->deps[cfg->features[0].requires[0]].name, "cache");
+    assert_string_equal(cfg->deps[cfg->features[0].requires[1]].name, "db");
+    assert_non_null(strstr(dep(cfg, "cache")->fingerprint, "address=localhost:6379\n"));
+    xp_config_free(cfg);
+
+    /* Empty cascade: no cascade rule; requires with nothing: no dependency. */
+    cfg = parse("[degradation]\ncascade =\n" DEP "[feature.f]\nmin_level = optimal\nrequires =\n");
+    if (!cfg)
+        fail_msg("%s", err);
+    assert_int_equal(cfg->degradation.n_cascade, 0);
+    assert_int_equal(cfg->features[0].n_requires, 0);
+    xp_config_free(cfg);
+
+    /* A value exactly as long as inih's buffer allows is read whole, not cut. */
+    char line[512];
+    char val[200];
+    memset(val, 'q', sizeof(val));
+    val[197 - strlen("query = ")] = '\0';
+    snprintf(line, sizeof(line), DEP "query = %s\n", val);
+    cfg = parse(line);
+    if (!cfg)
+        fail_msg("%s", err);
+    char want[256];
+    snprintf(want, sizeof(want), "query=%s\n", val);
+    assert_non_null(strstr(cfg->deps[0].fingerprint, want));
+    xp_config_free(cfg);
+    /* One more character, with or without CRLF, and it is refused rather than cut. */
+    for (int crlf = 0; crlf < 2; crlf++) {
+        val[197 - strlen("query = ")] = 'q';
+        val[198 - strlen("query = ")] = '\0';
+        snprintf(line, sizeof(line), DEP "query = %s%s", val, crlf ? "\r\n" : "\n");
+        const char *e = parse_fails(line, strlen(line));
+        assert_string_equal(e, "t.ini:4: line too long: 198 characters, at most 197 fit");
+    }
+}
+
+/* ---- *_file secrets ---- */
+
+static void file_secrets(void **state) {
+    write_tmp("pw", "from-file-pw\n", 13);
+    write_tmp("pw-crlf", "crlf-pw\r\n", 9);
+    write_tmp("pw-two", "two-nl\n\n", 8);
+    write_tmp("hash", "$2y$10$abcdefghijklmnopqrstuu5UaN1hbhwMdj1x/cGs9Qm6sNI.vmGZ.\n", 61);
+    char big[70 * 1024];
+    memset(big, 'b', sizeof(big));
+    write_tmp("big", big, sizeof(big));
+    write_tmp("nul", "ab\0" SENTINEL "\n", 3 + strlen(SENTINEL) + 1);
+
+    char text[2048];
+    /* Relative *_file paths are read next to the config file. */
+    snprintf(text, sizeof(text),
+             "[web]\nbasic_auth_user = prom\nbasic_auth_password_hash_file = hash\n"
+             "[dependency.a]\ncollector = postgres\ndsn = host=h\npassword_file = pw\n"
+             "[dependency.b]\ncollector = redis\naddress = h:1\npassword_file = %s/pw-crlf\n"
+             "[dependency.c]\ncollector = redis\naddress = h:1\npassword_file = pw-two\n"
+             "[dependency.d]\ncollector = s3\nendpoint = http://h:1\nbucket = b\n"
+             "access_key_id = AK\nsecret_access_key_file = pw\n"
+             "[dependency.e]\ncollector = openai\napi_key_file = pw\n",
+             tmpdir);
+    const char *path = write_tmp("main.ini", text, strlen(text));
+    xp_config *cfg = xp_config_load(path, err, sizeof(err));
+    if (!cfg)
+        fail_msg("%s", err);
+    assert_string_equal(cfg->web.basic_auth_password_hash,
+                        "$2y$10$abcdefghijklmnopqrstuu5UaN1hbhwMdj1x/cGs9Qm6sNI.vmGZ.");
+    assert_non_null(strstr(dep(cfg, "a")->fingerprint, "password=from-file-pw\n"));
+    assert_non_null(strstr(dep(cfg, "b")->fingerprint, "password=crlf-pw\n"));
+    assert_non_null(strstr(dep(cfg, "c")->fingerprint, "password=two-nl\n\n")); /* one stripped */
+    assert_non_null(strstr(dep(cfg, "d")->fingerprint, "secret_access_key=from-file-pw\n"));
+    assert_non_null(strstr(dep(cfg, "e")->fingerprint, "api_key=from-file-pw\n"));
+    assert_null(strstr(dep(cfg, "a")->fingerprint, "_file"));
+    xp_config_free(cfg);
+
+    struct {
+        const char *line;
+        const char *msg;
+    } bad[] = {
+        {"password_file = big", "larger than 65536 bytes"},
+        {"password_file = nul", "NUL byte"},
+        {"password_file = missing", "No such file or directory"},
+        {"password_file = .", "not a regular file"},
+        {"password_file =", "not a regular file"}, /* the config's own directory */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(text, sizeof(text), DEP "%s\n", bad[i].line);
+        path = write_tmp("bad.ini", text, strlen(text));
+        assert_null(xp_config_load(path, err, sizeof(err)));
+        char prefix[300];
+        snprintf(prefix, sizeof(prefix), "%s:4: password_file: cannot ", path);
+        if (strncmp(err, prefix, strlen(prefix)) != 0 || !strstr(err, bad[i].msg))
+            fail_msg("%s: got \"%s\"", bad[i].line, err);
+        assert_null(strstr(err, SENTINEL));
+    }
+}
+
+static void load_errors_and_web_file(void **state) {
+    char missing[300];
+    snprintf(missing, sizeof(missing), "%s/nope.ini", tmpdir);
+    assert_null(xp_config_load(missing, err, sizeof(err)));
+    char want[400];
+    snprintf(want, sizeof(want), "%s: cannot read the config file: No such file or directory",
+             missing);
+    assert_string_equal(err, want);
+
+    xp_config *cfg = parse(DEP);
+    assert_non_null(cfg);
+    const char *webtext = "[web]\ntls_cert_file = web.ini\ntls_key_file = web.ini\n"
+                          "basic_auth_user = prom\nbasic_auth_password_hash = "
+                          "$2b$12$abcdefghijklmnopqrstuu5UaN1hbhwMdj1x/cGs9Qm6sNI.vmGZ.\n"
+                          "max_connections = 64\n";
+    const char *w = write_tmp("web.ini", webtext, strlen(webtext));
+    assert_int_equal(xp_config_load_web(cfg, w, err, sizeof(err)), 0);
+    assert_string_equal(cfg->web.tls_cert_file, w); /* resolved next to the web file */
+    assert_string_equal(cfg->web.basic_auth_user, "prom");
+    assert_int_equal(cfg->web.max_connections, 64);
+
+    /* Anything but [web] is refused, and the running [web] stays. */
+    const char *bad = write_tmp("web-bad.ini", "[web]\nmax_connections = 9\n" DEP,
+                                strlen("[web]\nmax_connections = 9\n" DEP));
+    assert_int_equal(xp_config_load_web(cfg, bad, err, sizeof(err)), -1);
+    snprintf(want, sizeof(want), "%s:3: section [dependency.db] in a web config file", bad);
+    assert_true(strncmp(err, want, strlen(want)) == 0);
+    assert_int_equal(cfg->web.max_connections, 64);
+    bad = write_tmp("web-bad2.ini", "[web]\nbasic_auth_user = x\n",
+                    strlen("[web]\nbasic_auth_user = x\n"));
+    assert_int_equal(xp_config_load_web(cfg, bad, err, sizeof(err)), -1);
+    snprintf(want, sizeof(want), "%s:2: basic_auth_user is set without basic_auth_password_hash",
+             bad);
+    assert_true(strncmp(err, want, strlen(want)) == 0);
+    assert_string_equal(cfg->web.basic_auth_user, "prom");
+    xp_config_free(cfg);
+}
+
+/* ---- broken configs ---- */
+
+typedef struct broken {
+    const char *what;
+    const char *text;
+    size_t len; /* 0: strlen(text) */
+    int line;   /* 0: "t.ini: message" */
+    const char *msg;
+} broken;
+
+#define WITH_NUL DEP "query = SELECT\0 1\n"
+
+static const broken broken_configs[] = {
+    {"bad duration", DEP "interval = 10x\n", 0, 4, "interval must be a positive duration"},
+    {"zero duration", DEP "timeout = 0s\n", 0, 4, "timeout must be a positive duration"},
+    {"negative duration", DEP "recovery_timeout = -5s\n", 0, 4,
+     "recovery_timeout must be a positive"},
+    {"NaN duration", DEP "latency_budget = nan\n", 0, 4, "latency_budget must be a positive"},
+    {"negative weight", DEP "weight = -0.5\n", 0, 4, "weight must be a finite number >= 0"},
+    {"NaN weight", DEP "weight = nan\n", 0, 4, "weight must be a finite number >= 0"},
+    {"infinite weight", DEP "weight = 1e999\n", 0, 4, "weight must be a finite number >= 0"},
+    {"all weights 0",
+     "[dependency.a]\ncollector = postgres\ndsn = host=h\nweight = 0\n"
+     "[dependency.b]\ncollector = redis\naddress = h:1\nweight = 0.0\n",
+     0, 8, "every dependency has weight 0"},
+    {"unknown key", DEP "colour = blue\n", 0, 4, "unknown key \"colour\""},
+    {"key of another collector", DEP "bucket = b\n", 0, 4,
+     "unknown key \"bucket\" for collector postgres"},
+    {"_file of a key that is no secret", DEP "query_file = /etc/hostname\n", 0, 4,
+     "unknown key \"query_file\""},
+    {"unknown section", DEP "[metrics]\n", 0, 4, "unknown section [metrics]"},
+    {"duplicate section", DEP "weight = 1\n[dependency.db]\n", 0, 5,
+     "duplicate section [dependency.db] (first on line 1)"},
+    {"duplicate key", DEP "weight = 1\ndsn = host=other\n", 0, 5,
+     "duplicate key \"dsn\" in [dependency.db] (first on line 3)"},
+    {"indented continuation", DEP "   port=5433\n", 0, 4,
+     "indented line would continue the previous value"},
+    {"missing ${VAR}", DEP "password = ${XP_TEST_NEVER_SET}\n", 0, 4,
+     "password: environment variable XP_TEST_NEVER_SET is not set"},
+    {"unterminated ${", DEP "password = abc${XP_TEST_NEVER_SET\n", 0, 4,
+     "password: unterminated ${"},
+    {"unreadable *_file", DEP "password_file = /nonexistent/xp-pw\n", 0, 4,
+     "password_file: cannot read /nonexistent/xp-pw: No such file or directory"},
+    {"both key and key_file", DEP "password = a\nweight = 1\npassword_file = /etc/hostname\n", 0, 6,
+     "both password and password_file are given"},
+    {"300-character line",
+     DEP "query = SELECT 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+         "'\nweight = 1\n",
+     0, 4, "line too long: 300 characters, at most 197 fit"},
+    {"NUL byte", WITH_NUL, sizeof(WITH_NUL) - 1, 4, "line contains a NUL byte"},
+    {"requires naming nothing", DEP "[feature.f]\nmin_level = degraded\nrequires = db, cache\n", 0,
+     6, "requires names \"cache\", but there is no [dependency.cache] section"},
+    {"requires naming a feature",
+     DEP "[feature.g]\nmin_level = optimal\n[feature.f]\nmin_level = degraded\nrequires = g\n", 0,
+     8, "requires names \"g\""},
+    {"requires twice", DEP "[feature.f]\nmin_level = degraded\nrequires = db,db\n", 0, 6,
+     "requires names \"db\" twice"},
+    {"requires empty entry", DEP "[feature.f]\nmin_level = degraded\nrequires = db,\n", 0, 6,
+     "empty entry"},
+    {"min_level missing", DEP "[feature.f]\nrequires = db\n", 0, 4, "[feature.f] needs min_level"},
+    {"bad level name", DEP "[feature.f]\nmin_level = degradd\n", 0, 5,
+     "min_level must be optimal, degraded"},
+    {"unknown feature key", DEP "[feature.f]\nmin_level = optimal\nneeds = db\n", 0, 6,
+     "unknown key \"needs\" in [feature.f]"},
+    {"bad open_level", DEP "open_level = critical\n", 0, 4, "open_level must be optimal"},
+    {"timeout equal to interval", DEP "interval = 5s\ntimeout = 5000ms\n", 0, 5,
+     "timeout (5s) must be shorter than interval (5s)"},
+    {"interval below the default timeout", DEP "interval = 1s\n", 0, 4,
+     "timeout (2s) must be shorter than interval (1s)"},
+    {"thresholds out of order", "[degradation]\noptimal = 60\ndegraded = 70\n" DEP, 0, 3,
+     "thresholds must be ordered optimal >= degraded >= limited >= minimal"},
+    {"threshold above 100", "[degradation]\nminimal = 101\n" DEP, 0, 2,
+     "minimal must be a score from 0 to 100"},
+    {"cascade count 0", "[degradation]\ncascade = 1:degraded, 0:limited\n" DEP, 0, 2,
+     "cascade: \"0\" is not a number"},
+    {"cascade count twice", "[degradation]\ncascade = 1:degraded, 1:limited\n" DEP, 0, 2,
+     "cascade: 1 is given twice"},
+    {"cascade bad level", "[degradation]\ncascade = 1:dire\n" DEP, 0, 2,
+     "cascade: \"dire\" is not a level"},
+    {"cascade without colon", "[degradation]\ncascade = 1 degraded\n" DEP, 0, 2, "is not N:level"},
+    {"cascade trailing comma", "[degradation]\ncascade = 1:degraded,\n" DEP, 0, 2,
+     "entry 2 is empty"},
+    {"unknown degradation key", "[degradation]\nemergency = 10\n" DEP, 0, 2,
+     "unknown key \"emergency\""},
+    {"half_open_requests 0", DEP "half_open_requests = 0\n", 0, 4,
+     "half_open_requests must be a whole number >= 1"},
+    {"failure_threshold 0", DEP "failure_threshold = 0\n", 0, 4,
+     "failure_threshold must be a whole number >= 1"},
+    {"failure_threshold fraction", DEP "failure_threshold = 2.5\n", 0, 4,
+     "failure_threshold must be a whole number"},
+    {"bad bool",
+     "[dependency.s3]\ncollector = s3\nendpoint = http://h:1\nbucket = b\nlocalstack_health = "
+     "maybe\n",
+     0, 5, "localstack_health"},
+    {"bad bcrypt hash", "[web]\nbasic_auth_user = u\nbasic_auth_password_hash = $2y$10$short\n" DEP,
+     0, 3, "basic_auth_password_hash is not a bcrypt hash"},
+    {"md5 hash",
+     "[web]\nbasic_auth_user = u\nbasic_auth_password_hash = $1$abc$abcdefghijklmnopqrstuv\n" DEP,
+     0, 3, "is not a bcrypt hash"},
+    {"user without hash", "[web]\nmax_connections = 10\nbasic_auth_user = u\n" DEP, 0, 3,
+     "basic_auth_user is set without basic_auth_password_hash"},
+    {"only one tls file", "[web]\ntls_cert_file = /etc/hostname\n" DEP, 0, 2,
+     "tls_cert_file is set without tls_key_file: TLS needs both"},
+    {"missing tls file",
+     "[web]\ntls_cert_file = /nonexistent.pem\ntls_key_file = /etc/hostname\n" DEP, 0, 2,
+     "tls_cert_file: cannot read /nonexistent.pem: No such file or directory"},
+    {"max_connections 0", "[web]\nmax_connections = 0\n" DEP, 0, 2,
+     "max_connections must be a whole number in 1..65535"},
+    {"max_connections too big", "[web]\nmax_connections = 70000\n" DEP, 0, 2, "max_connections"},
+    {"no dependencies", "[exporter]\nlog_level = info\n[feature.f]\nmin_level = optimal\n", 0, 0,
+     "no [dependency.NAME] section: at least one dependency is needed"},
+    {"empty file", "", 0, 0, "no [dependency.NAME] section"},
+    {"bad dependency name", "[dependency.my db]\ncollector = postgres\ndsn = host=h\n", 0, 1,
+     "dependency name \"my db\" may only hold letters, digits"},
+    {"quote in dependency name", "[dependency.a\"b]\ncollector = postgres\ndsn = host=h\n", 0, 1,
+     "may only hold"},
+    {"empty dependency name", "[dependency.]\ncollector = postgres\n", 0, 1,
+     "[dependency] needs a name"},
+    {"no dependency name", "[dependency]\ncollector = postgres\n", 0, 1,
+     "[dependency] needs a name"},
+    {"bad feature name", DEP "[feature.a/b]\nmin_level = optimal\n", 0, 4,
+     "feature name \"a/b\" may only hold"},
+    {"missing collector", "[dependency.db]\ndsn = host=h\nweight = 1\n", 0, 1,
+     "[dependency.db] has no collector"},
+    {"unknown collector", "[dependency.db]\nweight = 1\ncollector = mysql\n", 0, 3,
+     "unknown collector \"mysql\" (known: postgres, redis, s3, openai)"},
+    {"bad log level", "[exporter]\nlog_level = verbose\n" DEP, 0, 2,
+     "log_level must be debug, info, warn or error"},
+    {"bad log format", "[exporter]\nlog_format = xml\n" DEP, 0, 2,
+     "log_format must be logfmt or json"},
+    {"telemetry path without /", "[exporter]\ntelemetry_path = metrics\n" DEP, 0, 2,
+     "telemetry_path must be a path starting with /"},
+    {"listen address without port", "[exporter]\nlisten_address = localhost\n" DEP, 0, 2,
+     "listen_address must be HOST:PORT"},
+    {"listen port out of range", "[exporter]\nlisten_address = :70000\n" DEP, 0, 2,
+     "listen_address must be HOST:PORT"},
+    {"key before any section", "log_level = info\n" DEP, 0, 1,
+     "key \"log_level\" comes before any [section]"},
+    {"line without =", DEP "just some words\n", 0, 4, "expected [section] or key = value"},
+    {"header without ]", DEP "[feature.x\nmin_level = optimal\n", 0, 4,
+     "section header without a closing ]"},
+    {"text after header", DEP "[feature.x] extra\nmin_level = optimal\n", 0, 4,
+     "unexpected text after the section header"},
+    {"empty key", DEP "= value\n", 0, 4, "key name is missing"},
+    {"unsupported ${} form", DEP "query = ${A:=b}\n", 0, 4, "query: unsupported form"},
+    {"the first error wins", DEP "weight = x\ncolour = blue\n", 0, 4, "weight must be"},
+    {"syntax error before a later key error", DEP "junk\ncolour = blue\n", 0, 4,
+     "expected [section]"},
+};
+
+static void broken_table(void **state) {
+    size_t n = sizeof(broken_configs) / sizeof(broken_configs[0]);
+    assert_true(n >= 30);
+    unsetenv("XP_TEST_NEVER_SET");
+    for (size_t i = 0; i < n; i++) {
+        const broken *b = &broken_configs[i];
+        const char *e = parse_fails(b->text, b->len ? b->len : strlen(b->text));
+        char prefix[32];
+        if (b->line)
+            snprintf(prefix, sizeof(prefix), "t.ini:%d: ", b->line);
+        else
+            snprintf(prefix, sizeof(prefix), "t.ini: ");
+        if (strncmp(e, prefix, strlen(prefix)) != 0 || !strstr(e, b->msg))
+            fail_msg("%s: want \"%s...%s\", got \"%s\"", b->what, prefix, b->msg, e);
+    }
+}
+
+static void ten_megabyte_line(void **state) {
+    size_t big = 10u << 20;
+    const char *head = DEP "query = ", *tail = "\nweight = 1\n";
+    size_t n = strlen(head);
+    char *text = malloc(n + big + strlen(tail) + 1);
+    assert_non_null(text);
+    memcpy(text, head, n);
+    memset(text + n, 'x', big);
+    memcpy(text + n + big, tail, strlen(tail) + 1);
+    const char *e = parse_fails(text, strlen(text));
+    assert_true(strncmp(e, "t.ini:4: line too long", 22) == 0);
+    free(text);
+}
+
+/* A secret value never appears in an error, whatever went wrong around it. */
+static void secrets_never_in_errors(void **state) {
+    setenv("XP_T_SECRET", SENTINEL, 1);
+    unsetenv("XP_TEST_NEVER_SET");
+    const char *file = write_tmp("sentinel", SENTINEL "\n", strlen(SENTINEL) + 1);
+    const char *nul = write_tmp("sentinel-nul", SENTINEL "\0x", strlen(SENTINEL) + 2);
+    char cases[16][600];
+    int n = 0;
+    snprintf(cases[n++], 600, DEP "password = " SENTINEL "\npassword = " SENTINEL "\n");
+    snprintf(cases[n++], 600, DEP "password = " SENTINEL "\npassword_file = %s\n", file);
+    snprintf(cases[n++], 600, DEP "password = " SENTINEL "${\n");
+    snprintf(cases[n++], 600, DEP "password = " SENTINEL "${1x}\n");
+    snprintf(cases[n++], 600, DEP "password = ${XP_TEST_NEVER_SET}" SENTINEL "\n");
+    snprintf(cases[n++], 600, DEP "password = ${XP_T_SECRET:=x}\n");
+    snprintf(cases[n++], 600, DEP "api_key = " SENTINEL "\n");
+    snprintf(cases[n++], 600, DEP "password = " SENTINEL "\n  " SENTINEL "\n");
+    snprintf(cases[n++], 600, DEP "password = " SENTINEL "%0300d\n", 0);
+    snprintf(cases[n++], 600, DEP "password_file = %s\n", nul);
+    snprintf(cases[n++], 600, DEP "password = ${XP_T_SECRET}\ncolour = ${XP_T_SECRET}\n");
+    snprintf(cases[n++], 600,
+             "[dependency.s]\ncollector = s3\nendpoint = http://h:1\nbucket = b\n"
+             "secret_access_key = " SENTINEL
+             "\naccess_key_id = ${XP_T_SECRET}\nlocalstack_health = maybe\n");
+    snprintf(cases[n++], 600,
+             "[web]\nbasic_auth_user = u\nbasic_auth_password_hash = " SENTINEL "\n" DEP);
+    snprintf(cases[n++], 600,
+             "[web]\nbasic_auth_user = u\nbasic_auth_password_hash_file = %s\n" DEP, file);
+    snprintf(cases[n++], 600,
+             "[web]\nbasic_auth_user = u\nbasic_auth_password_hash = $2y$10$" SENTINEL "\n" DEP);
+    for (int i = 0; i < n; i++) {
+        const char *e = parse_fails(cases[i], strlen(cases[i]));
+        if (strncmp(e, "t.ini:", 6) != 0 || strstr(e, "SENTINEL"))
+            fail_msg("case %d: \"%s\"", i, e);
+    }
+}
+
+static int setup(void **state) {
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/xp-test-config-XXXXXX");
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state) {
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(durations),
+        cmocka_unit_test(env_expansion),
+        cmocka_unit_test(shipped_config),
+        cmocka_unit_test(builtin_defaults),
+        cmocka_unit_test(defaults_when_absent),
+        cmocka_unit_test(syntax_details),
+        cmocka_unit_test(file_secrets),
+        cmocka_unit_test(load_errors_and_web_file),
+        cmocka_unit_test(broken_table),
+        cmocka_unit_test(ten_megabyte_line),
+        cmocka_unit_test(secrets_never_in_errors),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
