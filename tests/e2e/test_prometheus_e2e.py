@@ -1,0 +1,286 @@
+"""A real Prometheus with the shipped config and rules scraping the real exporter on a real
+PostgreSQL and Redis.
+
+The config is a transformed copy of etc/prometheus/prometheus.staging.yml (target rewritten to
+the test's exporter, intervals 1 s) and the rules are the shipped files, except that every
+alert's for: is shortened to 2 s (tests/prometheus/alerts_test.yml checks the real ones).
+Checks: the target is up; every PromQL expression of the rules and the dashboard evaluates
+without error and the core panels return data; every metric the rules and the dashboard use
+(but OpenAI's, whose server this test does not start) exists; stopping PostgreSQL fires
+CircuitBreakerOpen{dependency="database",severity="critical"} and both degradation alerts;
+starting it again resolves them.
+"""
+import json
+import os
+import sys
+import time
+import urllib.parse
+
+import xptest
+import yaml
+
+sys.path.insert(0, os.path.join(xptest.SOURCE_DIR, "tests", "integration"))
+import test_operator_kit as kit  # noqa: E402  (expression helpers shared with the offline test)
+import srv_postgres  # noqa: E402
+import srv_redis  # noqa: E402
+
+PG_PASSWORD = "pg-e2e-s3cret"
+REDIS_PASSWORD = "rd-e2e-s3cret"
+# Panels that must show data on a healthy PostgreSQL + Redis stack: (title, query index).
+CORE_PANELS = [
+    ("System health score", 0), ("Degradation level", 0), ("Breakers not closed", 0),
+    ("Features available", 0), ("Exporter up", 0), ("System health score and degradation level", 0),
+    ("Health score per dependency", 0), ("Breaker state per dependency", 0), ("Recovery countdown", 0),
+    ("Dependencies", 0), ("Dependencies", 1), ("Feature availability", 0), ("Probe latency p50 / p95 / p99", 0),
+    ("Probe latency p50 / p95 / p99", 2), ("Probe success", 0), ("Breaker transitions", 0),
+    ("Calls by result (rejected while OPEN)", 0), ("PostgreSQL connections", 0), ("PostgreSQL connections", 1),
+    ("Redis memory", 0), ("Redis clients and evictions", 0), ("PostgreSQL role", 0), ("Exporter process", 0),
+    ("Config reload, uptime, version", 0),
+]
+
+
+def exporter_config(pg, redis):
+    return """
+[exporter]
+log_level = info
+
+[dependency.database]
+collector = postgres
+dsn = %s
+password = %s
+weight = 0.6
+interval = 1s
+timeout = 800ms
+latency_budget = 700ms
+failure_threshold = 2
+recovery_timeout = 3s
+half_open_requests = 1
+open_level = emergency
+
+[dependency.redis]
+collector = redis
+address = %s
+password = %s
+weight = 0.4
+interval = 1s
+timeout = 800ms
+latency_budget = 700ms
+failure_threshold = 2
+recovery_timeout = 3s
+half_open_requests = 1
+open_level = degraded
+
+[feature.inventory_management]
+min_level = minimal
+requires = database
+
+[feature.realtime_updates]
+min_level = degraded
+requires = redis
+
+[feature.read_only_access]
+min_level = emergency
+""" % (pg.dsn(), PG_PASSWORD, redis.address(), REDIS_PASSWORD)
+
+
+class PrometheusE2E(xptest.Test):
+    def __init__(self):
+        self.tmp = xptest.TmpDir("prometheus-e2e")
+        self.pg = self.redis = self.exp = self.prom = None
+        self.failed_setup = None
+
+    def setup(self):
+        """Started by the first test; the others reuse the stack."""
+        if self.prom is not None:
+            return
+        if self.failed_setup:
+            raise AssertionError("setup failed earlier: %s" % self.failed_setup)
+        try:
+            self.pg = srv_postgres.Postgres(self.tmp.path, role="app", password=PG_PASSWORD)
+            self.pg.start()
+            self.redis = srv_redis.Redis(self.tmp.path, password=REDIS_PASSWORD)
+            self.redis.start()
+            # some keyspace traffic, so the hit ratio has something to show
+            self.redis.command("SET", "k", "v")
+            for _ in range(3):
+                self.redis.command("GET", "k")
+            self.redis.command("GET", "missing")
+            self.exp = xptest.Exporter(self.tmp, exporter_config(self.pg, self.redis))
+            self.start_prometheus()
+        except Exception as e:
+            self.failed_setup = repr(e)
+            raise
+
+    def start_prometheus(self):
+        src = os.path.join(xptest.SOURCE_DIR, "etc", "prometheus")
+        with open(os.path.join(src, "prometheus.staging.yml")) as f:
+            cfg = yaml.safe_load(f)
+        cfg["global"].update(scrape_interval="1s", scrape_timeout="900ms", evaluation_interval="1s")
+        jobs = []
+        for job in cfg["scrape_configs"]:
+            if job["job_name"] != "resilience_exporter":
+                continue  # the staging self-scrape is not under test
+            job.update(scrape_interval="1s", scrape_timeout="900ms")
+            job["static_configs"] = [{"targets": ["127.0.0.1:%d" % self.exp.port]}]
+            jobs.append(job)
+        assert jobs, "no resilience_exporter job in the shipped config"
+        cfg["scrape_configs"] = jobs
+        rule_files = []
+        for name in cfg["rule_files"]:
+            with open(os.path.join(src, name)) as f:
+                doc = yaml.safe_load(f)
+            for g in doc["groups"]:
+                for r in g["rules"]:
+                    if "alert" in r and "for" in r:
+                        r["for"] = "2s"
+            rule_files.append(self.tmp.file(name, yaml.safe_dump(doc, sort_keys=False)))
+        cfg["rule_files"] = rule_files
+        path = self.tmp.file("prometheus.yml", yaml.safe_dump(cfg, sort_keys=False))
+        rc, out = kit.run(["promtool", "check", "config", path])
+        assert rc == 0, out
+        self.prom_port = xptest.free_port()
+        self.prom = xptest.Proc(["prometheus", "--config.file=" + path,
+                                 "--storage.tsdb.path=" + os.path.join(self.tmp.path, "tsdb"),
+                                 "--web.listen-address=127.0.0.1:%d" % self.prom_port],
+                                self.tmp.file("prometheus.log"))
+        xptest.wait_listen(self.prom_port, timeout=30, proc=self.prom)
+        self.prom_url = "http://127.0.0.1:%d" % self.prom_port
+
+    def teardown_all(self):
+        for thing in (self.prom, self.exp, self.redis, self.pg):
+            if thing is None:
+                continue
+            try:
+                if thing is self.pg or thing is self.redis:
+                    thing.cleanup()
+                else:
+                    thing.stop()
+            except Exception as e:  # keep tearing down the rest
+                xptest.log("teardown: %r" % e)
+        if self.prom is not None and os.environ.get("XP_KEEP_LOGS"):
+            xptest.log(self.prom.output()[-3000:])
+        self.tmp.cleanup()
+
+    # ---------------------------------------------------------------- helpers
+    def api(self, path, **params):
+        url = self.prom_url + path + ("?" + urllib.parse.urlencode(params) if params else "")
+        status, _, body = xptest.http(url)
+        doc = json.loads(body)
+        return status, doc
+
+    def query(self, expr):
+        status, doc = self.api("/api/v1/query", query=expr)
+        if status != 200 or doc.get("status") != "success":
+            raise AssertionError("query %r: %s %s" % (expr, status, doc.get("error")))
+        return doc["data"]["result"]
+
+    def firing(self):
+        _, doc = self.api("/api/v1/alerts")
+        return [a for a in doc["data"]["alerts"] if a["state"] == "firing"]
+
+    def health_state(self, dep):
+        return self.exp.health()["dependencies"][dep]["state"].lower()
+
+    # ---------------------------------------------------------------- tests
+    def test_1_target_up(self):
+        self.setup()
+
+        def up():
+            _, doc = self.api("/api/v1/targets")
+            t = doc["data"]["activeTargets"]
+            return len(t) == 1 and t[0]["health"] == "up" and t[0]
+        t = xptest.wait_until(up, 30, interval=0.5, what="the exporter target up in Prometheus")
+        assert t["labels"]["job"] == "resilience_exporter", t["labels"]
+        assert t["lastError"] == "", t
+
+    def test_2_every_expression_evaluates(self):
+        self.setup()
+        with open(kit.DASHBOARD) as f:
+            dash = json.load(f)
+        # every rule has been evaluated a few times and the rate windows hold several samples
+        xptest.wait_until(lambda: self.query('dependency:probe_duration_seconds:quantile_rate5m{quantile="0.5"}'),
+                          40, interval=0.5, what="the latency recording rule to have data")
+        errors = []
+        for where, expr in self.all_exprs(dash):
+            try:
+                self.query(expr)
+            except AssertionError as e:
+                errors.append("%s: %s" % (where, e))
+        assert not errors, "\n".join(errors)
+        # the core panels show data
+        panels = {}
+        for p in dash["panels"]:
+            if p.get("targets"):
+                panels.setdefault(p["title"], p)
+        empty = []
+        for title, i in CORE_PANELS:
+            expr = kit.substitute(panels[title]["targets"][i]["expr"], rate_interval="30s")
+            try:
+                xptest.wait_until(lambda: self.query(expr), 15, interval=0.5, what=title)
+            except AssertionError:
+                empty.append("%s [%d]: %s" % (title, i, expr))
+        assert not empty, "panels without data:\n" + "\n".join(empty)
+        # every metric the rules and the dashboard use exists (OpenAI's server is not started)
+        names = set()
+        for _, expr in self.all_exprs(dash):
+            names |= kit.metric_names(expr)
+        missing = [n for n in sorted(names) if not n.startswith("openai_")
+                   and not self.query('count({__name__="%s"})' % n)]
+        assert not missing, "metrics used but not in Prometheus: %s" % missing
+        firing = [a["labels"]["alertname"] for a in self.firing()]
+        assert not firing, "alerts firing on a healthy stack: %s" % firing
+
+    def all_exprs(self, dash):
+        out = []
+        for path in (kit.ALERTS, kit.RULES):
+            for r in kit.load_rules(path):
+                out.append((r.get("alert", r.get("record")), r["expr"]))
+        out += [("dashboard " + t, kit.substitute(e, rate_interval="30s")) for t, e in kit.dashboard_exprs(dash)]
+        out += [("variable " + n, kit.substitute(s)) for n, s in kit.dashboard_variable_queries(dash)]
+        return out
+
+    def test_3_database_outage_fires_and_resolves(self):
+        self.setup()
+        xptest.wait_until(lambda: self.health_state("database") == "closed", 20, what="database CLOSED")
+        self.pg.stop()
+        t0 = time.monotonic()
+        want = {("CircuitBreakerOpen", "critical"), ("ResilienceDegraded", "warning"),
+                ("ResilienceDegradedCritical", "critical")}
+
+        def fired():
+            alerts = self.firing()
+            got = {(a["labels"]["alertname"], a["labels"].get("severity")) for a in alerts
+                   if a["labels"].get("dependency") in (None, "database")}
+            return want <= got and alerts
+        alerts = xptest.wait_until(fired, 60, interval=0.5, what="the database outage alerts")
+        xptest.log("alerts fired %.1fs after stopping PostgreSQL" % (time.monotonic() - t0))
+        open_alerts = [a for a in alerts if a["labels"]["alertname"] == "CircuitBreakerOpen"]
+        assert [a["labels"]["dependency"] for a in open_alerts] == ["database"], open_alerts
+        assert open_alerts[0]["labels"]["severity"] == "critical", open_alerts
+        for a in alerts:
+            for key in ("summary", "description", "runbook"):
+                assert a["annotations"].get(key), (a["labels"], key)
+        assert "database" in open_alerts[0]["annotations"]["summary"]
+        names = {a["labels"]["alertname"] for a in alerts}
+        assert not names & {"ResilienceExporterDown", "DependencyProbesStale"}, names
+        # the dashboard sees it too
+        state = self.query('dependency:circuit_breaker_state:code{dependency="database"}')
+        assert state and float(state[0]["value"][1]) in (1, 2), state
+        level = self.query("degradation_level")
+        assert level and float(level[0]["value"][1]) == 4, level  # open_level emergency
+
+        self.pg.start()
+        t0 = time.monotonic()
+
+        def resolved():
+            names = {a["labels"]["alertname"] for a in self.firing()}
+            return not names & {w[0] for w in want}
+        xptest.wait_until(resolved, 60, interval=0.5, what="the alerts to resolve after PostgreSQL restarted")
+        xptest.log("alerts resolved %.1fs after starting PostgreSQL" % (time.monotonic() - t0))
+        assert self.health_state("database") == "closed"
+        level = self.query("degradation_level")
+        assert float(level[0]["value"][1]) == 0, level
+
+
+if __name__ == "__main__":
+    PrometheusE2E().run()
