@@ -55,7 +55,10 @@ static const char *const css =
     "tr.state-open{background:#ffebee}tr.state-open td.state{color:#c62828;font-weight:bold}"
     "tr.state-half_open{background:#fff8e1}tr.state-half_open td.state{color:#ef6c00;font-weight:bold}"
     ".err{color:#b71c1c;max-width:40em;word-break:break-word}"
-    ".on{color:#2e7d32}.off{color:#c62828;font-weight:bold}small{color:#666}";
+    "#features{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:.4em;max-width:70em}"
+    "#features li{padding:.25em .6em;border-radius:4px;border:1px solid}"
+    "li.on{color:#2e7d32;border-color:#a5d6a7;background:#f1f8e9}"
+    "li.off{color:#c62828;border-color:#ef9a9a;background:#ffebee;font-weight:bold}small{color:#666}";
 
 int xp_render_status_page(const xp_snapshot *s, const char *telemetry_path, xp_buf *b)
 {
@@ -110,15 +113,21 @@ int xp_render_status_page(const xp_snapshot *s, const char *telemetry_path, xp_b
         }
         xp_buf_puts(b, "</td></tr>\n");
     }
-    xp_buf_puts(b, "</table>\n<h2>Features</h2>\n<table id=\"features\">"
-                   "<tr><th>feature</th><th>available</th></tr>\n");
-    for (size_t j = 0; j < s->cfg->n_features; j++) {
-        xp_buf_puts(b, "<tr><td>");
-        html(b, s->cfg->features[j].name);
-        xp_buf_puts(b, s->feature_on[j] ? "</td><td class=\"on\">on</td></tr>\n"
-                                        : "</td><td class=\"off\">off</td></tr>\n");
-    }
-    xp_buf_puts(b, "</table>\n<p><a href=\"");
+    size_t n_on = 0;
+    for (size_t j = 0; j < s->cfg->n_features; j++)
+        n_on += s->feature_on[j] != 0;
+    xp_buf_printf(b, "</table>\n<h2>Features: %zu on, %zu off</h2>\n<ul id=\"features\">\n", n_on,
+                  s->cfg->n_features - n_on);
+    /* Off first: that is what a person opening this page is looking for. */
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t j = 0; j < s->cfg->n_features; j++) {
+            if ((s->feature_on[j] != 0) != pass)
+                continue;
+            xp_buf_puts(b, pass ? "<li class=\"on\">&#10003; " : "<li class=\"off\">&#10007; ");
+            html(b, s->cfg->features[j].name);
+            xp_buf_puts(b, "</li>\n");
+        }
+    xp_buf_puts(b, "</ul>\n<p><a href=\"");
     html(b, telemetry_path);
     xp_buf_puts(b, "\">Metrics</a> &middot; <a href=\"/health\">/health (JSON)</a> &middot; "
                    "<small>refreshes every 5 s &middot; resilience_exporter " XP_VERSION
