@@ -1,0 +1,488 @@
+/* The redis collector: AUTH/SELECT as configured, PING must answer PONG, INFO for details.
+ *
+ * hiredis 0.14.1 has only blocking connects with one timeout, and a stopped server accepts
+ * into the kernel's backlog and then never answers. So the connect gets the time left to the
+ * deadline, and every command is written and read by this file with poll() against the
+ * deadline (in slices, to notice cancellation), feeding hiredis's reader by hand. That also
+ * lets us cap how much a reply may make us buffer. The connection is kept between probes and
+ * dropped after any error. hiredis writes with plain write(): a server that closed the socket
+ * would raise SIGPIPE, which the core ignores process-wide (main.c). */
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include <hiredis/hiredis.h>
+
+#include "clock.h"
+#include "collectors.h"
+#include "keys.h"
+#include "redis_info.h"
+
+/* INFO is about 5 KB; anything near this is not a redis answering our commands. */
+#define REDIS_REPLY_MAX (1024 * 1024)
+/* Longest wait between checks of the exporter's stop flag. */
+#define REDIS_SLICE_MS 100
+
+enum { D_USED_MEMORY, D_MAXMEMORY, D_CLIENTS, D_HITS, D_MISSES, D_EVICTED, D_COUNT };
+
+static const xp_detail_def redis_details[D_COUNT] = {
+    [D_USED_MEMORY] = {"redis_used_memory_bytes",
+                       "Memory allocated by Redis (INFO used_memory), from background probes.",
+                       XP_METRIC_GAUGE},
+    [D_MAXMEMORY] =
+        {"redis_maxmemory_bytes",
+         "Redis maxmemory limit, 0 when unlimited (INFO maxmemory), from background probes.",
+         XP_METRIC_GAUGE},
+    [D_CLIENTS] =
+        {"redis_connected_clients",
+         "Client connections open on Redis (INFO connected_clients), from background probes.",
+         XP_METRIC_GAUGE},
+    [D_HITS] =
+        {"redis_keyspace_hits_total",
+         "Successful key lookups since Redis started (INFO keyspace_hits), from background probes.",
+         XP_METRIC_COUNTER},
+    [D_MISSES] =
+        {"redis_keyspace_misses_total",
+         "Failed key lookups since Redis started (INFO keyspace_misses), from background probes.",
+         XP_METRIC_COUNTER},
+    [D_EVICTED] =
+        {"redis_evicted_keys_total",
+         "Keys evicted for the maxmemory limit since Redis started (INFO evicted_keys), from "
+         "background probes.",
+         XP_METRIC_COUNTER},
+};
+
+typedef struct redis_inst {
+    char *address;
+    char *password;
+    char *username;
+    unsigned db;
+
+    /* From address, by validate(): either unix_path or host and port. */
+    char *unix_path;
+    char *host;
+    int port;
+    redisContext *ctx; /* kept between probes; NULL when there is none */
+} redis_inst;
+
+static const xp_key_def redis_keys[] = {
+    {XP_KEY(redis_inst, address, XP_KEY_STRING)},
+    {XP_SECRET_KEY(redis_inst, password)},
+    {XP_KEY(redis_inst, username, XP_KEY_STRING)},
+    {XP_KEY(redis_inst, db, XP_KEY_UINT)},
+    {NULL, 0, 0, 0},
+};
+
+static const char *const redis_secrets[] = {"password", NULL};
+
+/* How a command ended, so the probe can tell a stale kept connection from a real failure. */
+enum { CMD_OK = 0, CMD_FAIL = -1, CMD_CLOSED = -2 };
+
+static void *redis_create(void)
+{
+    return calloc(1, sizeof(redis_inst));
+}
+
+static xp_set_result redis_set(void *inst, const char *key, const char *value, char *err,
+                               size_t errlen)
+{
+    return xp_keys_set(redis_keys, inst, key, value, err, errlen);
+}
+
+/* "host:port", "[v6]:port", "host" (port 6379) or "unix:/path". */
+static int redis_parse_address(redis_inst *s, char *err, size_t errlen)
+{
+    const char *a = s->address;
+    free(s->unix_path);
+    free(s->host);
+    s->unix_path = s->host = NULL;
+
+    if (strncmp(a, "unix:", 5) == 0) {
+        if (a[5] != '/') {
+            snprintf(err, errlen, "address \"%s\": unix socket path must be absolute", a);
+            return -1;
+        }
+        if (!(s->unix_path = strdup(a + 5)))
+            goto oom;
+        return 0;
+    }
+
+    const char *host = a, *port = NULL;
+    size_t hlen;
+    if (a[0] == '[') {
+        const char *close = strchr(a, ']');
+        if (!close || (close[1] && close[1] != ':')) {
+            snprintf(err, errlen, "address \"%s\": expected [ipv6]:port", a);
+            return -1;
+        }
+        host = a + 1;
+        hlen = (size_t)(close - host);
+        port = close[1] ? close + 2 : NULL;
+    } else {
+        const char *colon = strrchr(a, ':');
+        if (colon && strchr(a, ':') != colon) {
+            snprintf(err, errlen, "address \"%s\": write an IPv6 address as [addr]:port", a);
+            return -1;
+        }
+        hlen = colon ? (size_t)(colon - a) : strlen(a);
+        port = colon ? colon + 1 : NULL;
+    }
+    if (hlen == 0) {
+        snprintf(err, errlen, "address \"%s\": missing host", a);
+        return -1;
+    }
+    s->port = 6379;
+    if (port) {
+        char *end;
+        errno = 0;
+        long v = strtol(port, &end, 10);
+        if (errno || end == port || *end || v < 1 || v > 65535) {
+            snprintf(err, errlen, "address \"%s\": port must be 1-65535", a);
+            return -1;
+        }
+        s->port = (int)v;
+    }
+    if (!(s->host = strndup(host, hlen)))
+        goto oom;
+    return 0;
+oom:
+    snprintf(err, errlen, "address: out of memory");
+    return -1;
+}
+
+static int redis_validate(void *inst, char *err, size_t errlen)
+{
+    redis_inst *s = inst;
+    if (!s->address || !*s->address) {
+        snprintf(err, errlen, "redis needs address");
+        return -1;
+    }
+    if (s->username && *s->username && !(s->password && *s->password)) {
+        snprintf(err, errlen, "redis username needs a password (AUTH username password)");
+        return -1;
+    }
+    return redis_parse_address(s, err, errlen);
+}
+
+static void redis_target(const void *inst, char *buf, size_t len)
+{
+    const redis_inst *s = inst;
+    snprintf(buf, len, "%s", s->address ? s->address : "localhost:6379");
+}
+
+static void redis_drop(redis_inst *s)
+{
+    if (s->ctx) {
+        redisFree(s->ctx);
+        s->ctx = NULL;
+    }
+}
+
+/* Replaces any occurrence of the password in err: no server reply we know quotes it, but a
+ * message we pass on is not ours to trust. */
+static void redis_scrub(const redis_inst *s, char *err)
+{
+    static const char mask[] = "<redacted>";
+    const size_t m = sizeof(mask) - 1;
+    if (!s->password || !*s->password)
+        return;
+    size_t n = strlen(s->password);
+    char *from = err, *at;
+    while ((at = strstr(from, s->password)) != NULL) {
+        if (n >= m) {
+            memcpy(at, mask, m);
+            memmove(at + m, at + n, strlen(at + n) + 1);
+            from = at + m;
+        } else {
+            memset(at, '*', n); /* too short to hold the mask without growing the text */
+            from = at + n;
+        }
+    }
+}
+
+static struct timeval redis_tv(double seconds)
+{
+    struct timeval tv;
+    if (seconds < 0.001)
+        seconds = 0.001; /* a zero timeval means "no timeout" to the kernel */
+    tv.tv_sec = (time_t)seconds;
+    tv.tv_usec = (suseconds_t)((seconds - (double)tv.tv_sec) * 1e6);
+    return tv;
+}
+
+static double redis_left(const xp_probe *p)
+{
+    return p->deadline - xp_clock_mono();
+}
+
+static int redis_cancelled(const xp_probe *p)
+{
+    return p->cancel && atomic_load(p->cancel);
+}
+
+/* Waits until fd is ready for `events`, the deadline passes (0) or the probe is cancelled
+ * (-2). 1 = ready; -1 = poll failed. */
+static int redis_wait(int fd, short events, const xp_probe *p)
+{
+    for (;;) {
+        if (redis_cancelled(p))
+            return -2;
+        double left = redis_left(p);
+        if (left <= 0)
+            return 0;
+        int ms = left * 1000 < REDIS_SLICE_MS ? (int)ceil(left * 1000) : REDIS_SLICE_MS;
+        struct pollfd pfd = {.fd = fd, .events = events};
+        int rc = poll(&pfd, 1, ms);
+        if (rc > 0)
+            return 1;
+        if (rc < 0 && errno != EINTR)
+            return -1;
+    }
+}
+
+static void redis_wait_error(int w, const char *what, double start, xp_probe *p)
+{
+    if (w == 0)
+        snprintf(p->err, sizeof(p->err), "timed out after %.1fs waiting for %s",
+                 xp_clock_mono() - start, what);
+    else if (w == -2)
+        snprintf(p->err, sizeof(p->err), "cancelled waiting for %s", what);
+    else
+        snprintf(p->err, sizeof(p->err), "poll failed waiting for %s: %s", what, strerror(errno));
+}
+
+/* Sends one command and reads its reply into *out. On CMD_FAIL/CMD_CLOSED p->err says why
+ * and the connection must be dropped. `what` names the command in errors: never an argv
+ * that holds a secret. */
+static int redis_cmd(redis_inst *s, xp_probe *p, double start, const char *what, int argc,
+                     const char **argv, redisReply **out)
+{
+    redisContext *c = s->ctx;
+    *out = NULL;
+    double left = redis_left(p);
+    if (left <= 0) {
+        snprintf(p->err, sizeof(p->err), "timed out after %.1fs before %s", xp_clock_mono() - start,
+                 what);
+        return CMD_FAIL;
+    }
+    /* A safety net under the poll() below: no single read or write may outlive the probe. */
+    if (redisSetTimeout(c, redis_tv(left)) != REDIS_OK) {
+        snprintf(p->err, sizeof(p->err), "setting the socket timeout failed: %s", c->errstr);
+        return CMD_FAIL;
+    }
+    if (redisAppendCommandArgv(c, argc, argv, NULL) != REDIS_OK) {
+        snprintf(p->err, sizeof(p->err), "%s: %s", what, c->errstr);
+        return CMD_FAIL;
+    }
+    int done = 0;
+    while (!done) {
+        int w = redis_wait(c->fd, POLLOUT, p);
+        if (w != 1) {
+            redis_wait_error(w, what, start, p);
+            return CMD_FAIL;
+        }
+        if (redisBufferWrite(c, &done) != REDIS_OK) {
+            snprintf(p->err, sizeof(p->err), "sending %s: %s", what, c->errstr);
+            return CMD_FAIL;
+        }
+    }
+
+    size_t total = 0;
+    void *reply = NULL;
+    for (;;) {
+        if (redisGetReplyFromReader(c, &reply) != REDIS_OK) {
+            snprintf(p->err, sizeof(p->err), "reading the reply to %s: %s", what, c->errstr);
+            return CMD_FAIL;
+        }
+        if (reply)
+            break;
+        int w = redis_wait(c->fd, POLLIN, p);
+        if (w != 1) {
+            redis_wait_error(w, what, start, p);
+            return CMD_FAIL;
+        }
+        size_t before = c->reader->len;
+        if (redisBufferRead(c) != REDIS_OK) {
+            int closed = c->err == REDIS_ERR_EOF && total == 0;
+            snprintf(p->err, sizeof(p->err), "reading the reply to %s: %s", what,
+                     c->err == REDIS_ERR_EOF ? "server closed the connection" : c->errstr);
+            return closed ? CMD_CLOSED : CMD_FAIL;
+        }
+        total += c->reader->len - before;
+        if (total > REDIS_REPLY_MAX) {
+            snprintf(p->err, sizeof(p->err), "reply to %s larger than %d bytes", what,
+                     REDIS_REPLY_MAX);
+            return CMD_FAIL;
+        }
+    }
+    *out = reply;
+    return CMD_OK;
+}
+
+/* An error reply as the reason of the probe; authentication errors say so up front. */
+static int redis_reply_error(const redisReply *r, const char *what, xp_probe *p)
+{
+    const char *msg = r->str ? r->str : "";
+    if (strncmp(msg, "WRONGPASS", 9) == 0 || strncmp(msg, "NOAUTH", 6) == 0 ||
+        strcmp(what, "AUTH") == 0)
+        snprintf(p->err, sizeof(p->err), "authentication failed (%.200s)", msg);
+    else
+        snprintf(p->err, sizeof(p->err), "%s failed: %.200s", what, msg);
+    return CMD_FAIL;
+}
+
+static int redis_connect(redis_inst *s, xp_probe *p, double start)
+{
+    double left = redis_left(p);
+    if (left <= 0) {
+        snprintf(p->err, sizeof(p->err), "timed out after %.1fs before connecting",
+                 xp_clock_mono() - start);
+        return -1;
+    }
+    struct timeval tv = redis_tv(left);
+    redisContext *c = s->unix_path ? redisConnectUnixWithTimeout(s->unix_path, tv)
+                                   : redisConnectWithTimeout(s->host, s->port, tv);
+    if (!c) {
+        snprintf(p->err, sizeof(p->err), "connecting: out of memory");
+        return -1;
+    }
+    if (c->err) {
+        if (strstr(c->errstr, "refused"))
+            snprintf(p->err, sizeof(p->err), "connection refused");
+        else if (strstr(c->errstr, "timed out"))
+            snprintf(p->err, sizeof(p->err), "timed out after %.1fs connecting",
+                     xp_clock_mono() - start);
+        else
+            snprintf(p->err, sizeof(p->err), "connecting: %s", c->errstr);
+        redisFree(c);
+        return -1;
+    }
+    s->ctx = c;
+    /* Set at once: until the first command sets its own, a stopped server would hang us. */
+    if (redisSetTimeout(c, redis_tv(redis_left(p))) != REDIS_OK) {
+        snprintf(p->err, sizeof(p->err), "setting the socket timeout failed: %s", c->errstr);
+        return -1;
+    }
+
+    redisReply *r = NULL;
+    int rc;
+    if (s->password && *s->password) {
+        const char *argv[3] = {"AUTH"};
+        int argc = 1;
+        if (s->username && *s->username)
+            argv[argc++] = s->username;
+        argv[argc++] = s->password;
+        rc = redis_cmd(s, p, start, "AUTH", argc, argv, &r);
+        if (rc == CMD_OK && r->type == REDIS_REPLY_ERROR)
+            rc = redis_reply_error(r, "AUTH", p);
+        freeReplyObject(r);
+        if (rc != CMD_OK)
+            return -1;
+    }
+    if (s->db) {
+        char db[16];
+        snprintf(db, sizeof(db), "%u", s->db);
+        const char *argv[2] = {"SELECT", db};
+        rc = redis_cmd(s, p, start, "SELECT", 2, argv, &r);
+        if (rc == CMD_OK && r->type == REDIS_REPLY_ERROR)
+            rc = redis_reply_error(r, "SELECT", p);
+        freeReplyObject(r);
+        if (rc != CMD_OK)
+            return -1;
+    }
+    return 0;
+}
+
+static int redis_ping_info(redis_inst *s, xp_probe *p, double start)
+{
+    redisReply *r = NULL;
+    const char *ping[1] = {"PING"};
+    int rc = redis_cmd(s, p, start, "PING", 1, ping, &r);
+    if (rc != CMD_OK)
+        return rc;
+    if (r->type == REDIS_REPLY_ERROR) {
+        rc = redis_reply_error(r, "PING", p);
+    } else if (r->type != REDIS_REPLY_STATUS || !r->str || strcmp(r->str, "PONG") != 0) {
+        snprintf(p->err, sizeof(p->err), "unexpected reply to PING (type %d: %.40s)", r->type,
+                 r->str ? r->str : "");
+        rc = CMD_FAIL;
+    }
+    freeReplyObject(r);
+    if (rc != CMD_OK)
+        return rc;
+
+    const char *info[1] = {"INFO"};
+    rc = redis_cmd(s, p, start, "INFO", 1, info, &r);
+    if (rc != CMD_OK)
+        return rc;
+    /* An error reply (INFO renamed, or denied to this ACL user) costs only the details:
+     * the server answered PING, which is what the probe is about. */
+    if (r->type == REDIS_REPLY_STRING) {
+        xp_redis_info in;
+        xp_redis_info_parse(r->str, r->len, &in);
+        p->detail[D_USED_MEMORY] = in.used_memory;
+        p->detail[D_MAXMEMORY] = in.maxmemory;
+        p->detail[D_CLIENTS] = in.connected_clients;
+        p->detail[D_HITS] = in.keyspace_hits;
+        p->detail[D_MISSES] = in.keyspace_misses;
+        p->detail[D_EVICTED] = in.evicted_keys;
+    }
+    freeReplyObject(r);
+    return CMD_OK;
+}
+
+static int redis_probe(void *inst, xp_probe *p)
+{
+    redis_inst *s = inst;
+    double start = xp_clock_mono();
+    int rc;
+
+    if (s->ctx) {
+        rc = redis_ping_info(s, p, start);
+        if (rc == CMD_OK)
+            return 0;
+        redis_drop(s);
+        /* The server closed a connection we kept (restart, idle timeout): that says nothing
+         * about its health now, so try once more on a fresh one. */
+        if (rc != CMD_CLOSED)
+            goto fail;
+    }
+    if (redis_connect(s, p, start) != 0 || redis_ping_info(s, p, start) != CMD_OK) {
+        redis_drop(s);
+        goto fail;
+    }
+    p->err[0] = '\0';
+    return 0;
+fail:
+    redis_scrub(s, p->err);
+    return -1;
+}
+
+static void redis_destroy(void *inst)
+{
+    redis_inst *s = inst;
+    if (!s)
+        return;
+    redis_drop(s);
+    free(s->unix_path);
+    free(s->host);
+    xp_keys_free(redis_keys, s);
+    free(s);
+}
+
+const xp_collector xp_collector_redis = {
+    .name = "redis",
+    .details = redis_details,
+    .n_details = D_COUNT,
+    .secret_keys = redis_secrets,
+    .create = redis_create,
+    .set = redis_set,
+    .validate = redis_validate,
+    .target = redis_target,
+    .probe = redis_probe,
+    .destroy = redis_destroy,
+};

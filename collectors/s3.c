@@ -1,0 +1,214 @@
+/* The s3 collector: a SigV4-signed, path-style HEAD /BUCKET must answer 200; with
+ * localstack_health, LocalStack's /_localstack/health must also report s3 running. Works with
+ * AWS, LocalStack and any S3-compatible store. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "collectors.h"
+#include "http_probe.h"
+#include "keys.h"
+#include "localstack_health.h"
+
+#define S3_URL_MAX 2048
+
+/* curl 7.88 signs with CURLOPT_AWS_SIGV4 but does not send the payload hash, without which
+ * S3 servers answer 400. This is the SHA-256 of the empty body of a HEAD or GET. */
+#define S3_EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+typedef struct s3_inst {
+    char *endpoint;
+    char *bucket;
+    char *region;
+    char *access_key_id;
+    char *secret_access_key;
+    int localstack_health;
+
+    /* Derived by validate. */
+    char target[XP_TARGET_MAX];
+    char bucket_url[S3_URL_MAX];
+    char health_url[S3_URL_MAX];
+    char sigv4[128];
+    struct curl_slist *headers;
+    xp_http *http;
+} s3_inst;
+
+static const xp_key_def s3_keys[] = {
+    {XP_KEY(s3_inst, endpoint, XP_KEY_STRING)},
+    {XP_KEY(s3_inst, bucket, XP_KEY_STRING)},
+    {XP_KEY(s3_inst, region, XP_KEY_STRING)},
+    {XP_SECRET_KEY(s3_inst, access_key_id)},
+    {XP_SECRET_KEY(s3_inst, secret_access_key)},
+    {XP_KEY(s3_inst, localstack_health, XP_KEY_BOOL)},
+    {NULL, 0, 0, 0},
+};
+
+static const char *const s3_secrets[] = {"access_key_id", "secret_access_key", NULL};
+
+static void *s3_create(void)
+{
+    return calloc(1, sizeof(s3_inst));
+}
+
+static xp_set_result s3_set(void *inst, const char *key, const char *value, char *err,
+                            size_t errlen)
+{
+    return xp_keys_set(s3_keys, inst, key, value, err, errlen);
+}
+
+/* Looser than AWS's naming rules (old us-east-1 buckets may hold capitals and '_'), strict
+ * enough that the name is one path segment that needs no escaping and cannot climb out. */
+static int s3_bucket_ok(const char *b)
+{
+    size_t n = strlen(b);
+    if (n < 1 || n > 255)
+        return 0;
+    for (const char *c = b; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '-' || *c == '.' || *c == '_'))
+            return 0;
+    return strcmp(b, ".") != 0 && strcmp(b, "..") != 0;
+}
+
+static int s3_validate(void *inst, char *err, size_t errlen)
+{
+    s3_inst *s = inst;
+    char why[128];
+    if (!s->endpoint || !s->bucket) {
+        snprintf(err, errlen, "s3 needs endpoint and bucket");
+        return -1;
+    }
+    if (!s3_bucket_ok(s->bucket)) {
+        snprintf(err, errlen, "bucket must be a bucket name: letters, digits, '.', '-', '_'");
+        return -1;
+    }
+    if (!s->region) {
+        s->region = strdup("us-east-1");
+        if (!s->region) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+    }
+    if (!s->region[0] || strpbrk(s->region, ": /")) {
+        snprintf(err, errlen, "region must be a region name such as us-east-1");
+        return -1;
+    }
+    if (!s->access_key_id != !s->secret_access_key) {
+        snprintf(err, errlen, "s3 needs both access_key_id and secret_access_key, or neither");
+        return -1;
+    }
+    if (xp_http_url(s->endpoint, NULL, 0, s->target, sizeof(s->target), why, sizeof(why)) != 0 ||
+        xp_http_url(s->endpoint, s->bucket, 0, s->bucket_url, sizeof(s->bucket_url), why,
+                    sizeof(why)) != 0 ||
+        xp_http_url(s->endpoint, "_localstack/health", 0, s->health_url, sizeof(s->health_url), why,
+                    sizeof(why)) != 0) {
+        snprintf(err, errlen, "endpoint: %s", why);
+        return -1;
+    }
+    snprintf(s->sigv4, sizeof(s->sigv4), "aws:amz:%s:s3", s->region);
+
+    curl_slist_free_all(s->headers);
+    s->headers = curl_slist_append(NULL, "x-amz-content-sha256: " S3_EMPTY_SHA256);
+    if (!s->headers) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static void s3_target(const void *inst, char *buf, size_t len)
+{
+    const s3_inst *s = inst;
+    snprintf(buf, len, "%s", s->target);
+}
+
+static int s3_head_bucket(s3_inst *s, xp_probe *p)
+{
+    xp_http_req req = {
+        .url = s->bucket_url,
+        .head = 1,
+        .headers = s->headers,
+        .aws_sigv4 = s->access_key_id ? s->sigv4 : NULL,
+        .user = s->access_key_id,
+        .password = s->secret_access_key,
+    };
+    long status;
+    if (xp_http_do(s->http, &req, p, &status) != 0)
+        return -1;
+    if (status == 200)
+        return 0;
+    if (status == 403)
+        xp_http_status_error(p->err, sizeof(p->err), status, "access denied (check credentials)");
+    else if (status == 404)
+        xp_http_status_error(p->err, sizeof(p->err), status, "bucket not found");
+    else if (status == 400)
+        xp_http_status_error(p->err, sizeof(p->err), status, "bad request (check region)");
+    else
+        xp_http_status_error(p->err, sizeof(p->err), status, NULL);
+    return -1;
+}
+
+static int s3_localstack(s3_inst *s, xp_probe *p)
+{
+    xp_http_req req = {.url = s->health_url};
+    long status;
+    if (xp_http_do(s->http, &req, p, &status) != 0)
+        return -1;
+    if (status != 200) {
+        xp_http_status_error(p->err, sizeof(p->err), status,
+                             "from /_localstack/health (is the endpoint LocalStack?)");
+        return -1;
+    }
+    size_t len;
+    const char *body = xp_http_body(s->http, &len);
+    char state[96];
+    int r = xp_localstack_s3_state(body, len, state, sizeof(state));
+    if (r == 1)
+        return 0;
+    if (r == 0)
+        snprintf(p->err, sizeof(p->err), "LocalStack health reports s3 %s", state);
+    else
+        snprintf(p->err, sizeof(p->err), "LocalStack health answer unreadable: %s", state);
+    return -1;
+}
+
+static int s3_probe(void *inst, xp_probe *p)
+{
+    s3_inst *s = inst;
+    /* Created on the first probe, not in validate: --config.check never needs libcurl. */
+    if (!s->http && !(s->http = xp_http_new())) {
+        snprintf(p->err, sizeof(p->err), "cannot create a libcurl handle (out of memory)");
+        return -1;
+    }
+    if (s3_head_bucket(s, p) != 0)
+        return -1;
+    if (s->localstack_health && s3_localstack(s, p) != 0)
+        return -1;
+    return 0;
+}
+
+static void s3_destroy(void *inst)
+{
+    if (!inst)
+        return;
+    s3_inst *s = inst;
+    xp_http_free(s->http);
+    curl_slist_free_all(s->headers);
+    if (s->secret_access_key)
+        explicit_bzero(s->secret_access_key, strlen(s->secret_access_key));
+    xp_keys_free(s3_keys, inst);
+    free(inst);
+}
+
+const xp_collector xp_collector_s3 = {
+    .name = "s3",
+    .details = NULL,
+    .n_details = 0,
+    .secret_keys = s3_secrets,
+    .create = s3_create,
+    .set = s3_set,
+    .validate = s3_validate,
+    .target = s3_target,
+    .probe = s3_probe,
+    .destroy = s3_destroy,
+};
