@@ -117,11 +117,13 @@ class Proc:
             except subprocess.TimeoutExpired:
                 os.killpg(self.pid, signal.SIGKILL)
                 self.p.wait()
-        self.logf.close()
+        if not self.logf.closed:
+            self.logf.close()
         return self.p.returncode
 
     def output(self):
-        self.logf.flush()
+        if not self.logf.closed:
+            self.logf.flush()
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
@@ -222,7 +224,22 @@ class Exporter:
         return self.proc.output()
 
     def stop(self):
-        return self.proc.stop()
+        rc = self.proc.stop()
+        check_sanitizers(self.proc.output(), self.proc.log_path)
+        return rc
+
+
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                   "WARNING: ThreadSanitizer")
+
+
+def check_sanitizers(text, where):
+    """An ASan/UBSan report in a process's output fails the test, even if the process exited
+    normally (a leak report, for one, comes only at exit)."""
+    for mark in SANITIZER_MARKS:
+        if mark in text:
+            i = text.index(mark)
+            raise AssertionError("sanitizer report in %s:\n%s" % (where, text[max(0, i - 200):i + 3000]))
 
 
 def promtool_check(text):
