@@ -138,9 +138,12 @@ class TmpDir:
     def file(self, name, content=None, mode=0o644):
         p = os.path.join(self.path, name)
         if content is not None:
-            with open(p, "w" if isinstance(content, str) else "wb") as f:
+            # Written aside and renamed: a process reading it never sees it half written.
+            tmp = p + ".tmp-%d" % os.getpid()
+            with open(tmp, "w" if isinstance(content, str) else "wb") as f:
                 f.write(content)
-            os.chmod(p, mode)
+            os.chmod(tmp, mode)
+            os.replace(tmp, p)
         return p
 
     def cleanup(self):
