@@ -21,7 +21,7 @@ void xp_buf_append(xp_buf *b, const char *s, size_t n);
 void xp_buf_puts(xp_buf *b, const char *s);
 void xp_buf_putc(xp_buf *b, char c);
 void xp_buf_printf(xp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void xp_buf_vprintf(xp_buf *b, const char *fmt, va_list ap);
+void xp_buf_vprintf(xp_buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 int xp_buf_failed(const xp_buf *b);
 /* Hands the bytes to the caller (who frees them) and leaves b empty. NULL on failure. */
 char *xp_buf_steal(xp_buf *b, size_t *len);

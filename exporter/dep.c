@@ -117,6 +117,36 @@ static int sleep_until(xp_dep *d, double until)
     return atomic_load(&d->stop);
 }
 
+/* An error text may quote bytes a hostile backend sent (libpq and hiredis do). Every page
+ * shows it (JSON needs valid UTF-8: jansson refuses anything else and the key would vanish;
+ * logs and HTML need no control characters), so anything but printable ASCII and
+ * well-formed UTF-8 becomes '?'. */
+static void clean_text(char *s)
+{
+    unsigned char *u = (unsigned char *)s;
+    while (*u) {
+        size_t n = *u < 0x80 ? 1 : (*u & 0xe0) == 0xc0 ? 2 : (*u & 0xf0) == 0xe0 ? 3 : (*u & 0xf8) == 0xf0 ? 4 : 0;
+        size_t ok = n;
+        for (size_t i = 1; i < n && ok; i++)
+            if ((u[i] & 0xc0) != 0x80)
+                ok = 0;
+        /* Overlong forms and surrogates are invalid UTF-8 too. */
+        if (ok == 2 && *u < 0xc2)
+            ok = 0;
+        if (ok == 3 && ((*u == 0xe0 && u[1] < 0xa0) || (*u == 0xed && u[1] >= 0xa0)))
+            ok = 0;
+        if (ok == 4 && ((*u == 0xf0 && u[1] < 0x90) || *u > 0xf4 || (*u == 0xf4 && u[1] >= 0x90)))
+            ok = 0;
+        if (ok == 1 && (*u < 0x20 || *u == 0x7f))
+            ok = 0;
+        if (!ok) {
+            *u++ = '?';
+            continue;
+        }
+        u += ok;
+    }
+}
+
 static void run_probe(xp_dep *d, double start)
 {
     xp_probe p;
@@ -138,6 +168,8 @@ static void run_probe(xp_dep *d, double start)
     }
     if (rc != 0 && p.err[0] == '\0')
         snprintf(p.err, sizeof(p.err), "probe failed");
+    p.err[sizeof(p.err) - 1] = '\0';
+    clean_text(p.err);
     if (atomic_load(&d->stop))
         return; /* cut short by shutdown or reload: not the backend's fault */
 

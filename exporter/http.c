@@ -19,6 +19,7 @@
 #define XP_CONN_TIMEOUT 10      /* seconds an idle or slow client may hold a connection */
 #define XP_CONN_MEMORY (16 * 1024) /* per-connection memory: caps request headers */
 #define XP_TLS_FILE_MAX (1024 * 1024)
+#define XP_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
 static struct MHD_Daemon *daemon_;
 static xp_http_reload_fn reload_fn;
@@ -75,7 +76,10 @@ static enum MHD_Result bad_method(struct MHD_Connection *c, const char *allow)
     struct MHD_Response *r = text_response("405 method not allowed\n");
     if (!r)
         return MHD_NO;
-    MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+    if (MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow) != MHD_YES) {
+        MHD_destroy_response(r);
+        return MHD_NO;
+    }
     enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_METHOD_NOT_ALLOWED, r);
     MHD_destroy_response(r);
     return ret;
@@ -126,7 +130,11 @@ static enum MHD_Result do_reload(struct MHD_Connection *c)
         MHD_create_response_from_buffer(strlen(msg), msg, MHD_RESPMEM_MUST_COPY);
     if (!r)
         return MHD_NO;
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+    if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8") !=
+        MHD_YES) {
+        MHD_destroy_response(r);
+        return MHD_NO;
+    }
     enum MHD_Result ret =
         MHD_queue_response(c, rc == 0 ? MHD_HTTP_OK : MHD_HTTP_INTERNAL_SERVER_ERROR, r);
     MHD_destroy_response(r);
@@ -144,42 +152,51 @@ static int is_ready(void)
     return ready;
 }
 
+/* What the first call of a request decided, kept for the calls that carry its body. */
+static int request_passed; /* the request may go on to its page */
+
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
                                const char *method, const char *version, const char *upload,
                                size_t *upload_size, void **con_cls)
 {
-    static int request_marker;
     int is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
     int is_post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
 
-    /* A request with a body comes in several calls: take (and drop) the body first. */
-    if (*con_cls == NULL) {
-        *con_cls = &request_marker;
-        if (is_post)
+    if (strcmp(url, "/-/healthy") == 0) {
+        if (*upload_size) {
+            *upload_size = 0; /* a body nobody asked for: read and dropped */
             return MHD_YES;
+        }
+        return is_get ? MHD_queue_response(c, MHD_HTTP_OK, fixed[R_HEALTHY]) : bad_method(c, "GET, HEAD");
+    }
+
+    /* Credentials are checked on the first call, before any body is read, and for every
+     * other path, known or not: without them a client learns nothing, not even which paths
+     * exist, and cannot make us read a body. Answering now, with a body still unread, makes
+     * libmicrohttpd close the connection after the answer. */
+    if (*con_cls == NULL) {
+        if (!authorized(c))
+            return MHD_queue_response(c, MHD_HTTP_UNAUTHORIZED, fixed[R_UNAUTHORIZED]);
+        *con_cls = &request_passed;
+        if (is_post)
+            return MHD_YES; /* the body (if any) comes in the next calls */
     }
     if (*upload_size) {
         *upload_size = 0;
         return MHD_YES;
     }
 
-    if (strcmp(url, "/-/healthy") == 0)
-        return is_get ? MHD_queue_response(c, MHD_HTTP_OK, fixed[R_HEALTHY]) : bad_method(c, "GET, HEAD");
-
     char path[256];
     pthread_mutex_lock(&path_mu);
     memcpy(path, telemetry_path, sizeof(path));
     pthread_mutex_unlock(&path_mu);
 
-    int known = strcmp(url, path) == 0 || strcmp(url, "/health") == 0 || strcmp(url, "/") == 0 ||
-                strcmp(url, "/-/ready") == 0 || strcmp(url, "/-/reload") == 0;
-    if (!known)
-        return MHD_queue_response(c, MHD_HTTP_NOT_FOUND, fixed[R_NOT_FOUND]);
-    if (!authorized(c))
-        return MHD_queue_response(c, MHD_HTTP_UNAUTHORIZED, fixed[R_UNAUTHORIZED]);
-
     if (strcmp(url, "/-/reload") == 0)
         return is_post ? do_reload(c) : bad_method(c, "POST");
+    int known = strcmp(url, path) == 0 || strcmp(url, "/health") == 0 || strcmp(url, "/") == 0 ||
+                strcmp(url, "/-/ready") == 0;
+    if (!known)
+        return MHD_queue_response(c, MHD_HTTP_NOT_FOUND, fixed[R_NOT_FOUND]);
     if (!is_get)
         return bad_method(c, "GET, HEAD");
     if (strcmp(url, path) == 0)
@@ -193,7 +210,38 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
                               fixed[ready ? R_READY : R_NOT_READY]);
 }
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+static int hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* libmicrohttpd's own unescaping turns "%00" into a NUL, so "/metrics%00junk" would reach
+ * the handler as "/metrics" and pass for a known path. Decode %XX as it does, but leave an
+ * encoded NUL as the three characters it was: such a path then matches nothing (404). */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    char *out = s;
+    for (const char *in = s; *in; in++) {
+        int hi, lo;
+        if (in[0] == '%' && (hi = hexval(in[1])) >= 0 && (lo = hexval(in[2])) >= 0 && (hi | lo)) {
+            *out++ = (char)(hi * 16 + lo);
+            in += 2;
+        } else {
+            *out++ = *in;
+        }
+    }
+    *out = '\0';
+    return (size_t)(out - s);
+}
+
+/* libmicrohttpd passes printf-style formats of its own: checked as such by the compiler. */
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char msg[512];
     vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -299,22 +347,30 @@ int xp_http_start(const xp_http_opts *o, xp_http_reload_fn reload, char *err, si
     unsigned pool = cpus < 1 ? 1 : cpus > 4 ? 4 : (unsigned)cpus;
 
     /* The logger goes first, or libmicrohttpd prints the earlier options' messages itself. */
-    struct MHD_OptionItem opts[] = {
-        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
-        {MHD_OPTION_THREAD_POOL_SIZE, pool, NULL},
-        {MHD_OPTION_CONNECTION_LIMIT, o->max_connections ? o->max_connections : 512, NULL},
-        {MHD_OPTION_CONNECTION_TIMEOUT, XP_CONN_TIMEOUT, NULL},
-        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, XP_CONN_MEMORY, NULL},
-        {any_host ? MHD_OPTION_END : MHD_OPTION_SOCK_ADDR, 0, any_host ? NULL : &ss},
-        {MHD_OPTION_END, 0, NULL},
-        {MHD_OPTION_END, 0, NULL},
-        {MHD_OPTION_END, 0, NULL},
-    };
+    struct MHD_OptionItem opts[12];
+    size_t n = 0;
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, pool, NULL};
+    /* Without these libmicrohttpd keeps a silent client forever and accepts about
+     * FD_SETSIZE of them: a slowloris would take every descriptor. */
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT,
+                                        o->max_connections ? o->max_connections : 512, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, XP_CONN_TIMEOUT, NULL};
+    /* The request line and headers must fit here: a bigger request gets 414 or 431. */
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, XP_CONN_MEMORY, NULL};
+    /* Malformed requests (no Host in HTTP/1.1, spaces in header names, bare LF) get 400
+     * rather than a guess at what the client meant. */
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_STRICT_FOR_CLIENT, 1, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape, NULL};
+    if (!any_host)
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
     if (tls_cert) {
-        size_t n = any_host ? 5 : 6;
-        opts[n] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, tls_cert};
-        opts[n + 1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, tls_key};
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, tls_cert};
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, tls_key};
+        /* TLS 1.2 and 1.3 only, the floor the Prometheus exporter-toolkit keeps. */
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)XP_TLS_PRIORITIES};
     }
+    opts[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     if (any_host) {
         /* ":PORT" listens on every address, IPv6 and IPv4 where the host has both. */
         daemon_ = MHD_start_daemon(flags | MHD_USE_DUAL_STACK, port, NULL, NULL, handler, NULL,

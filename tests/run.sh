@@ -23,4 +23,6 @@ if [ "$quick" = 0 ]; then
   cmake --build build-asan -j"$jobs"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure -j"$jobs" -LE 'bench|e2e'
+  echo "== fuzz (about 60 s)"
+  bash tests/fuzz/run.sh
 fi

@@ -1,0 +1,320 @@
+"""Backends that misbehave on purpose, against the real binary and the real collectors: each
+must come out as a failed probe within the probe's timeout, with a readable reason, while the
+exporter's memory stays bounded and scrapes keep answering.
+
+The hostile servers are small Python threads in this process:
+  garbage      random bytes as soon as a client connects, then silence
+  silent       accepts, reads, never answers
+  drip         an HTTP status line and headers, one byte a second
+  bigbody      200 with Content-Length 100 MB, streamed as fast as the client reads
+  endless      200 chunked, chunks forever
+  headerflood  header lines forever
+  gzipbomb     100 MB of zeros sent gzip-compressed (about 100 KB on the wire)
+  badjson      200 with a body that is not JSON
+  redirect     302 to the same URL, forever
+  http400      an HTTP 400 to whatever arrives (a plain-text server meeting a TLS hello)
+  resp_bulk    RESP bulk string announcing 2 GB, then bytes forever
+  resp_array   RESP array announcing 2^31 elements, then elements forever
+"""
+import gzip
+import os
+import socket
+import threading
+import time
+
+import xptest
+from xptest import wait_until
+
+TIMEOUT = 1.0  # every dependency's probe timeout (s)
+SLACK = 0.35   # allowed past the timeout: thread wake-up, a loaded CI machine, ASan
+
+
+class Hostile:
+    """A TCP server on a free port that treats every client according to `mode`."""
+
+    def __init__(self, mode):
+        self.mode = mode
+        self.port = xptest.free_port()
+        self.sent = 0  # bytes sent to clients in all
+        self.requests = 0
+        self.stopping = threading.Event()
+        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", self.port))
+        self.lsock.listen(64)
+        self.lsock.settimeout(0.2)
+        self.conns = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def stop(self):
+        self.stopping.set()
+        self.lsock.close()
+        for c in list(self.conns):
+            try:
+                c.close()
+            except OSError:
+                pass
+
+    def _accept(self):
+        while not self.stopping.is_set():
+            try:
+                c, _ = self.lsock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.conns.append(c)
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _send(self, c, data):
+        c.sendall(data)
+        self.sent += len(data)
+
+    def _read_request(self, c):
+        """Reads one HTTP request head (the probes send no body); None when the client left."""
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            chunk = c.recv(65536)
+            if not chunk:
+                return None
+            buf += chunk
+        self.requests += 1
+        return buf
+
+    def _hold(self, c):
+        while not self.stopping.is_set():
+            try:
+                c.settimeout(0.2)
+                if c.recv(65536) == b"":
+                    return
+            except socket.timeout:
+                continue
+
+    def _serve(self, c):
+        try:
+            getattr(self, "_m_" + self.mode)(c)
+        except OSError:
+            pass  # the client hung up: what these servers expect
+        finally:
+            try:
+                c.close()
+            except OSError:
+                pass
+
+    def _m_garbage(self, c):
+        self._send(c, b"\xff\xfe" + os.urandom(65534))  # never valid UTF-8: error texts quote it
+        self._hold(c)
+
+    def _m_silent(self, c):
+        self._hold(c)
+
+    def _m_drip(self, c):
+        if self._read_request(c) is None:
+            return
+        for b in b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}":
+            if self.stopping.wait(1.0):
+                return
+            self._send(c, bytes([b]))
+
+    def _m_bigbody(self, c):
+        while self._read_request(c) is not None:
+            self._send(c, b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (100 << 20))
+            chunk = b"0" * 65536
+            for _ in range((100 << 20) // len(chunk)):
+                self._send(c, chunk)
+
+    def _m_endless(self, c):
+        while self._read_request(c) is not None:
+            self._send(c, b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+            chunk = b"%x\r\n%s\r\n" % (65536, b"[" * 65536)
+            while not self.stopping.is_set():
+                self._send(c, chunk)
+
+    def _m_headerflood(self, c):
+        while self._read_request(c) is not None:
+            self._send(c, b"HTTP/1.1 200 OK\r\n")
+            line = b"X-Flood: " + b"a" * 1000 + b"\r\n"
+            while not self.stopping.is_set():
+                self._send(c, line)
+
+    BOMB = None
+
+    def _m_gzipbomb(self, c):
+        if Hostile.BOMB is None:
+            Hostile.BOMB = gzip.compress(b"\0" * (100 << 20), 9)
+        while self._read_request(c) is not None:
+            self._send(c, b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+                          b"Content-Length: %d\r\n\r\n" % len(Hostile.BOMB) + Hostile.BOMB)
+
+    def _m_badjson(self, c):
+        body = b'{"object": "list", "data": [{"id": "gpt-4o"' + b"\x00\xff not json"
+        while self._read_request(c) is not None:
+            self._send(c, b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+
+    def _m_redirect(self, c):
+        while True:
+            req = self._read_request(c)
+            if req is None:
+                return
+            path = req.split(b" ", 2)[1]
+            self._send(c, b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:%d%s\r\nContent-Length: 0\r\n\r\n" % (self.port, path))
+
+    def _m_http400(self, c):
+        c.recv(65536)
+        self._send(c, b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+    def _m_resp_bulk(self, c):
+        c.recv(65536)
+        self._send(c, b"$2147483647\r\n")
+        chunk = b"a" * 65536
+        while not self.stopping.is_set():
+            self._send(c, chunk)
+
+    def _m_resp_array(self, c):
+        c.recv(65536)
+        self._send(c, b"*2147483647\r\n")
+        chunk = b":1\r\n" * 16384
+        while not self.stopping.is_set():
+            self._send(c, chunk)
+
+
+def sanitized(binary):
+    with open(binary, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+class HostileBackendsTest(xptest.Test):
+    def __init__(self):
+        self.tmp = xptest.TmpDir("hostile")
+
+    def teardown_all(self):
+        self.tmp.cleanup()
+
+    def run_cases(self, cases, rounds=3, rss_growth_mb=24):
+        """cases: {dependency name: (collector, {key: value}, expected error words)}. Starts
+        one exporter probing all of them and checks every probe of `rounds` rounds."""
+        text = ""
+        for name, (collector, keys, _) in cases.items():
+            text += "[dependency.%s]\ncollector = %s\ninterval = 2s\ntimeout = %gs\nfailure_threshold = 100\n" % (
+                name, collector, TIMEOUT)
+            text += "".join("%s = %s\n" % kv for kv in keys.items()) + "\n"
+        e = xptest.Exporter(self.tmp, text, extra_args=["--log.level=debug"])
+        try:
+            first_rss = None
+            worst = {}
+            errors = {}
+
+            def all_probed(n):
+                h = e.health()["dependencies"]
+                calls = {d: v["consecutive_failures"] for d, v in h.items()}
+                return all(c >= n for c in calls.values())
+
+            wait_until(lambda: all_probed(1), 10, what="first probes")
+            first_rss = rss_kb(e.proc.pid)
+            for r in range(rounds):
+                # Scrapes keep answering fast while every backend misbehaves.
+                t0 = time.monotonic()
+                m = e.metrics()
+                assert time.monotonic() - t0 < 0.5
+                h = e.health()["dependencies"]
+                for name in cases:
+                    lp = h[name]["last_probe"]
+                    assert lp and lp["success"] is False, (name, h[name])
+                    worst[name] = max(worst.get(name, 0), lp["duration_seconds"])
+                    errors[name] = lp.get("error")
+                    assert errors[name], (name, h[name])
+                    assert xptest.sample(m, "probe_success", dependency=name) == 0
+                if r + 1 < rounds:
+                    try:
+                        wait_until(lambda: all_probed(r + 2), 6, what="probe round %d" % (r + 2))
+                    except AssertionError:
+                        raise AssertionError("probe round %d incomplete: %r" % (r + 2, {
+                            d: (v["consecutive_failures"], v["last_probe"]) for d, v in e.health()["dependencies"].items()}))
+            rss = rss_kb(e.proc.pid)
+            for name, (_, _, words) in cases.items():
+                xptest.log("%-16s worst %.3fs  error: %s" % (name, worst[name], errors[name]))
+                assert worst[name] <= TIMEOUT + SLACK, (name, worst[name])
+                assert any(w in errors[name].lower() for w in words), (name, errors[name], words)
+            xptest.log("RSS after first probes %d KB, after %d rounds %d KB" % (first_rss, rounds, rss))
+            # ASan's quarantine keeps freed memory: RSS means nothing there.
+            if not sanitized(xptest.BINARY):
+                assert rss < 64 * 1024, rss  # the whole exporter, with 100 MB offered by servers
+                assert rss - first_rss < rss_growth_mb * 1024, (first_rss, rss)
+            assert e.proc.poll() is None
+            return e, worst, errors
+        finally:
+            e.stop()
+
+    def test_hostile_http_backends(self):
+        servers = {m: Hostile(m) for m in ("drip", "bigbody", "endless", "headerflood", "gzipbomb", "badjson",
+                                           "redirect", "silent", "http400")}
+        u = lambda m: "http://127.0.0.1:%d" % servers[m].port
+        try:
+            s3 = lambda ep, **kw: ("s3", dict({"endpoint": ep, "bucket": "probe-bucket", "access_key_id": "AKIDHOSTILE",
+                                               "secret_access_key": "hostile-secret"}, **kw))
+            ai = lambda base, **kw: ("openai", dict({"base_url": base, "api_key": "sk-hostile"}, **kw))
+            cases = {
+                "ai_drip": ai(u("drip") + "/v1") + (("timed out", "timeout"),),
+                "s3_drip": s3(u("drip")) + (("timed out", "timeout"),),
+                "ai_bigbody": ai(u("bigbody") + "/v1") + (("larger", "too large", "exceed", "maximum"),),
+                "s3_bigbody": s3(u("bigbody"), localstack_health="true") + (("larger", "too large", "exceed", "maximum"),),
+                "ai_endless": ai(u("endless") + "/v1") + (("larger", "too large", "exceed", "timed out"),),
+                "ai_headerflood": ai(u("headerflood") + "/v1") + (("header", "larger", "too large"),),
+                "s3_headerflood": s3(u("headerflood")) + (("header", "larger", "too large"),),
+                "ai_gzipbomb": ai(u("gzipbomb") + "/v1") + (("larger", "too large", "exceed"),),
+                "ai_badjson": ai(u("badjson") + "/v1") + (("json", "model list", "not a"),),
+                "s3_badjson": s3(u("badjson"), localstack_health="true") + (("json", "localstack", "not a"),),
+                "ai_redirect": ai(u("redirect") + "/v1") + (("302", "redirect"),),
+                "s3_redirect": s3(u("redirect")) + (("302", "redirect"),),
+                "ai_silent": ai(u("silent") + "/v1") + (("timed out",),),
+                "s3_silent": s3(u("silent")) + (("timed out",),),
+                "ai_tls_plain": ai("https://127.0.0.1:%d/v1" % servers["http400"].port) + (("tls", "ssl"),),
+                "s3_tls_plain": s3("https://127.0.0.1:%d" % servers["http400"].port) + (("tls", "ssl"),),
+                "ai_nxdomain": ai("http://no-such-host.invalid/v1") + (("resolve",),),
+                "s3_nxdomain": s3("http://no-such-host.invalid:4566") + (("resolve",),),
+            }
+            self.run_cases(cases)
+            # The size caps cut the transfers short: nowhere near the 100 MB offered each time.
+            for m in ("bigbody", "endless", "headerflood"):
+                xptest.log("%s: %.1f MB sent to the exporter over %d requests" % (m, servers[m].sent / 1e6, servers[m].requests))
+                assert servers[m].sent < 40 << 20, (m, servers[m].sent)
+            # A redirect is never followed: one request per probe, not a loop.
+            assert servers["redirect"].requests <= 2 * 4, servers["redirect"].requests
+        finally:
+            for s in servers.values():
+                s.stop()
+
+    def test_hostile_redis_and_postgres(self):
+        servers = {m: Hostile(m) for m in ("garbage", "silent", "resp_bulk", "resp_array", "http400")}
+        a = lambda m: "127.0.0.1:%d" % servers[m].port
+        try:
+            pg = lambda m, extra="": ("postgres", {"dsn": "host=127.0.0.1 port=%d user=app dbname=app%s" % (servers[m].port, extra),
+                                                   "password": "pg-hostile"})
+            cases = {
+                "redis_garbage": ("redis", {"address": a("garbage")}, ("protocol", "reply", "error")),
+                "redis_silent": ("redis", {"address": a("silent")}, ("timed out", "timeout")),
+                "redis_bulk": ("redis", {"address": a("resp_bulk")}, ("larger", "timed out", "too")),
+                "redis_array": ("redis", {"address": a("resp_array")}, ("larger", "too", "memory")),
+                "redis_http": ("redis", {"address": a("http400")}, ("protocol", "reply", "closed", "error")),
+                "redis_nxdomain": ("redis", {"address": "no-such-host.invalid:6379"}, ("resolve", "name", "not known")),
+                "pg_garbage": pg("garbage") + (("invalid", "unexpected", "expected", "protocol", "lost", "closed"),),
+                "pg_silent": pg("silent") + (("timed out", "timeout"),),
+                "pg_tls_plain": pg("http400", " sslmode=require") + (("ssl", "tls", "invalid", "unexpected", "closed", "lost"),),
+                "pg_nxdomain": ("postgres", {"dsn": "host=no-such-host.invalid user=app dbname=app"}, ("translate", "resolve", "not known")),
+            }
+            self.run_cases(cases)
+        finally:
+            for s in servers.values():
+                s.stop()
+
+
+if __name__ == "__main__":
+    HostileBackendsTest().run()
