@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "collectors.h"
 #include "keys.h"
+#include "resolve.h"
 
 #define PG_SLICE_MS 100
 #define PG_DEFAULT_QUERY "SELECT 1"
@@ -233,11 +234,56 @@ static void pg_wait_error(int w, const char *what, double start, xp_probe *p)
         snprintf(p->err, sizeof(p->err), "poll failed %s: %s", what, strerror(errno));
 }
 
+/* libpq resolves host names with a blocking getaddrinfo inside PQconnectPoll, which no poll()
+ * deadline can cut short: a DNS server that never answers would hold the probe for the
+ * resolver's own timeouts (10 s and more). So the dsn's host is resolved here within the
+ * deadline and handed to libpq as hostaddr; libpq then does no lookup and still uses host for
+ * SSL (SNI, certificate name), the password file and authentication. Fills hostaddr, or leaves
+ * it empty where libpq needs no lookup or must keep doing its own: a unix socket directory,
+ * a numeric host, a hostaddr given by the dsn or PGHOSTADDR, no host in the dsn (libpq's
+ * default socket, or PGHOST, which stays libpq's business), and multi-host dsns ("a,b"), whose
+ * hosts libpq tries in turn with failover semantics we would otherwise have to copy; those
+ * keep the blocking lookup. */
+static int pg_resolve(const postgres_inst *s, xp_probe *p, char *hostaddr, size_t len)
+{
+    hostaddr[0] = '\0';
+    PQconninfoOption *opts = PQconninfoParse(s->dsn, NULL);
+    if (!opts) { /* validate() parsed this dsn already: only memory can fail now */
+        snprintf(p->err, sizeof(p->err), "connecting: out of memory");
+        return PG_FAIL;
+    }
+    const char *host = NULL, *addr = NULL;
+    for (PQconninfoOption *o = opts; o->keyword; o++) {
+        if (!o->val || !*o->val)
+            continue;
+        if (strcmp(o->keyword, "host") == 0)
+            host = o->val;
+        else if (strcmp(o->keyword, "hostaddr") == 0)
+            addr = o->val;
+    }
+    int rc = PG_OK;
+    const char *env_addr = getenv("PGHOSTADDR");
+    if (host && !addr && !(env_addr && *env_addr) && host[0] != '/' && host[0] != '@' &&
+        !strchr(host, ',') && !xp_resolve_is_numeric(host)) {
+        char err[XP_ERR_MAX];
+        if (xp_resolve(host, NULL, p->deadline, p->cancel, hostaddr, len, err, sizeof(err)) != 0) {
+            snprintf(p->err, sizeof(p->err), "%s", err);
+            rc = PG_FAIL;
+        }
+    }
+    PQconninfoFree(opts);
+    return rc;
+}
+
 static int pg_connect(postgres_inst *s, xp_probe *p, double start)
 {
-    /* The password travels as its own keyword, so no conninfo string ever holds it. */
-    const char *const kw[] = {"dbname", "password", "fallback_application_name", NULL};
-    const char *const val[] = {s->dsn, s->password, "resilience_exporter", NULL};
+    char hostaddr[XP_RESOLVE_ADDR_MAX];
+    if (pg_resolve(s, p, hostaddr, sizeof(hostaddr)) != PG_OK)
+        return PG_FAIL;
+    /* The password travels as its own keyword, so no conninfo string ever holds it. Keywords
+     * after dbname override what the expanded dsn says; an empty value is no setting. */
+    const char *const kw[] = {"dbname", "password", "fallback_application_name", "hostaddr", NULL};
+    const char *const val[] = {s->dsn, s->password, "resilience_exporter", hostaddr, NULL};
     PGconn *c = PQconnectStartParams(kw, val, 1);
     if (!c) {
         snprintf(p->err, sizeof(p->err), "connecting: out of memory");

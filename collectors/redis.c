@@ -8,6 +8,7 @@
  * dropped after any error. hiredis writes with plain write(): a server that closed the socket
  * would raise SIGPIPE, which the core ignores process-wide (main.c). */
 #include <errno.h>
+#include <pthread.h>
 #include <math.h>
 #include <poll.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 #include "collectors.h"
 #include "keys.h"
 #include "redis_info.h"
+#include "resolve.h"
 
 /* INFO is about 5 KB; anything near this is not a redis answering our commands. */
 #define REDIS_REPLY_MAX (1024 * 1024)
@@ -335,6 +337,33 @@ static int redis_reply_error(const redisReply *r, const char *what, xp_probe *p)
     return CMD_FAIL;
 }
 
+/* hiredis 0.14 callocs an array's element table as soon as it reads "*N", and frees a reply
+ * by walking all N slots: a hostile "*2147483647" costs 16 GB of address space and seconds
+ * of page faults in freeReplyObject, past any deadline. No reply we ask for has more than a
+ * few elements, so larger arrays are refused (NULL reads as out of memory to hiredis). */
+#define REDIS_ARRAY_MAX 1024
+static void *(*redis_default_array)(const redisReadTask *, int);
+static redisReplyObjectFunctions redis_capped_fn;
+static pthread_once_t redis_fn_once = PTHREAD_ONCE_INIT;
+
+static void *redis_capped_array(const redisReadTask *task, int elements)
+{
+    if (elements > REDIS_ARRAY_MAX)
+        return NULL;
+    return redis_default_array(task, elements);
+}
+
+static void redis_fn_init(void)
+{
+    redisReader *r = redisReaderCreate(); /* only to copy hiredis's default functions */
+    if (!r)
+        return;
+    redis_capped_fn = *r->fn;
+    redisReaderFree(r);
+    redis_default_array = redis_capped_fn.createArray;
+    redis_capped_fn.createArray = redis_capped_array;
+}
+
 static int redis_connect(redis_inst *s, xp_probe *p, double start)
 {
     double left = redis_left(p);
@@ -343,9 +372,27 @@ static int redis_connect(redis_inst *s, xp_probe *p, double start)
                  xp_clock_mono() - start);
         return -1;
     }
+    /* hiredis resolves with a blocking getaddrinfo that its timeout does not cover, so a
+     * hanging DNS server would hold the probe for the resolver's own timeouts: resolve within
+     * the deadline here and let hiredis connect to the numeric address. */
+    char ip[XP_RESOLVE_ADDR_MAX];
+    if (!s->unix_path) {
+        char err[XP_ERR_MAX];
+        if (xp_resolve(s->host, NULL, p->deadline, p->cancel, ip, sizeof(ip), err, sizeof(err)) !=
+            0) {
+            snprintf(p->err, sizeof(p->err), "%s", err);
+            return -1;
+        }
+        left = redis_left(p);
+        if (left <= 0) {
+            snprintf(p->err, sizeof(p->err), "timed out after %.1fs before connecting",
+                     xp_clock_mono() - start);
+            return -1;
+        }
+    }
     struct timeval tv = redis_tv(left);
     redisContext *c = s->unix_path ? redisConnectUnixWithTimeout(s->unix_path, tv)
-                                   : redisConnectWithTimeout(s->host, s->port, tv);
+                                   : redisConnectWithTimeout(ip, s->port, tv);
     if (!c) {
         snprintf(p->err, sizeof(p->err), "connecting: out of memory");
         return -1;
@@ -362,6 +409,9 @@ static int redis_connect(redis_inst *s, xp_probe *p, double start)
         return -1;
     }
     s->ctx = c;
+    pthread_once(&redis_fn_once, redis_fn_init);
+    if (redis_default_array)
+        c->reader->fn = &redis_capped_fn;
     /* Set at once: until the first command sets its own, a stopped server would hang us. */
     if (redisSetTimeout(c, redis_tv(redis_left(p))) != REDIS_OK) {
         snprintf(p->err, sizeof(p->err), "setting the socket timeout failed: %s", c->errstr);

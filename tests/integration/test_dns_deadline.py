@@ -1,0 +1,280 @@
+"""DNS inside the probe deadline, through the real binary with the postgres and redis collectors.
+
+libpq and hiredis resolve with a blocking getaddrinfo; the collectors resolve first with
+xp_resolve (exporter/resolve.c) and hand them a numeric address. Here the exporter runs in a
+private mount namespace whose /etc/resolv.conf points at a small DNS server of this test on a
+loopback address: names under hang.test never get an answer (glibc alone would wait 10 s: two
+tries of 5 s), names under answer.test resolve to 127.0.0.1. Checked:
+
+- probes of dependencies named hang.test fail with "timed out after N ms resolving NAME" within
+  timeout + 100 ms, every one of them (histogram and /health), while scrapes stay fast, and the
+  server really saw those queries;
+- once the DNS server answers again, the same dependencies recover (lookups given up on do not
+  wedge later ones);
+- names the DNS server answers, and localhost (which never reaches DNS), still work against
+  real PostgreSQL and Redis servers.
+
+Needs root, unshare(1) and mount(8); without them only the localhost part runs, outside a
+namespace, and the reason is printed."""
+import os
+import re
+import shutil
+import socket
+import struct
+import subprocess
+import threading
+import time
+
+import srv_postgres
+import srv_redis
+import xptest
+
+SECRET = "dns-SENTINEL-s3cret"
+TIMEOUT = 0.5
+SLACK = 0.1  # the brief's bound: a probe ends within timeout + 100 ms
+
+
+class FakeDNS:
+    """UDP DNS on ADDR:53. Names under hang.test are never answered; names under answer.test
+    get A 127.0.0.1 (AAAA: no data). Every query is recorded as (name, qtype)."""
+
+    def __init__(self):
+        self.queries = []
+        self.lock = threading.Lock()
+        self.hang = True
+        self.sock = None
+        # A loopback address nothing else uses: 127.0.0.53 is systemd-resolved's, so pick from
+        # 127.77.53.0/24 and take the first one whose port 53 is free.
+        for last in range(10, 250, 7):
+            addr = "127.77.53.%d" % last
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                s.bind((addr, 53))
+            except OSError:
+                s.close()
+                continue
+            self.sock, self.addr = s, addr
+            break
+        if self.sock is None:
+            raise RuntimeError("no free loopback address for the test DNS server")
+        self.sock.settimeout(0.2)
+        self.stopping = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def _question(data):
+        i, labels = 12, []
+        while i < len(data) and data[i] != 0:
+            n = data[i]
+            labels.append(data[i + 1:i + 1 + n].decode("ascii", "replace"))
+            i += 1 + n
+        qtype = struct.unpack("!H", data[i + 1:i + 3])[0]
+        return ".".join(labels).lower(), qtype, data[12:i + 5]
+
+    def _serve(self):
+        while not self.stopping:
+            try:
+                data, peer = self.sock.recvfrom(4096)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            try:
+                name, qtype, question = self._question(data)
+            except (IndexError, struct.error):
+                continue
+            with self.lock:
+                self.queries.append((name, qtype))
+                hang = self.hang
+            if name.endswith("hang.test") and hang:
+                continue  # the resolver that never answers
+            answers = b""
+            rcode = 3  # NXDOMAIN
+            if name.endswith("answer.test") or name.endswith("hang.test"):
+                rcode = 0
+                if qtype == 1:
+                    answers = struct.pack("!HHHIH", 0xC00C, 1, 1, 60, 4) + socket.inet_aton("127.0.0.1")
+            header = struct.pack("!HHHHHH", struct.unpack("!H", data[:2])[0], 0x8180 | rcode, 1,
+                                 1 if answers else 0, 0, 0)
+            try:
+                self.sock.sendto(header + question + answers, peer)
+            except OSError:
+                pass
+
+    def seen(self, name):
+        with self.lock:
+            return sum(1 for n, _ in self.queries if n == name)
+
+    def set_hang(self, hang):
+        with self.lock:
+            self.hang = hang
+
+    def stop(self):
+        self.stopping = True
+        self.thread.join(2)
+        self.sock.close()
+
+
+def namespace_problem():
+    """Why the exporter cannot run with its own resolv.conf here, or None."""
+    if os.geteuid() != 0:
+        return "not root (a private mount namespace and port 53 need root)"
+    for tool in ("unshare", "mount"):
+        if shutil.which(tool) is None:
+            return "%s(1) is missing" % tool
+    r = subprocess.run(["unshare", "--mount", "--propagation", "private", "true"], capture_output=True)
+    if r.returncode != 0:
+        return "unshare --mount failed: %s" % r.stderr.decode(errors="replace").strip()
+    return None
+
+
+def config(deps):
+    out = "[exporter]\nlog_level = debug\n"
+    for name, collector, key, value in deps:
+        out += """
+[dependency.%s]
+collector = %s
+%s = %s
+password = %s
+interval = 1s
+timeout = 500ms
+failure_threshold = 100
+""" % (name, collector, key, value, SECRET)
+    return out
+
+
+def last_probe(h, name):
+    return h["dependencies"][name]["last_probe"]
+
+
+class DnsDeadlineTest(xptest.Test):
+    def __init__(self):
+        self.tmp = xptest.TmpDir("dns")
+        self.problem = namespace_problem()
+        if self.problem:
+            print("SKIPPING the namespace tests: %s" % self.problem, flush=True)
+            xptest.log("SKIPPING the namespace tests: %s" % self.problem)
+        self.pg = srv_postgres.Postgres(self.tmp.path, role="app", password=SECRET)
+        self.pg.start()
+        self.rd = srv_redis.Redis(self.tmp.path, password=SECRET)
+        self.rd.start()
+        self.dns = None
+        self.wrapper = None
+        if not self.problem:
+            self.dns = FakeDNS()
+            xptest.log("test DNS server on %s:53" % self.dns.addr)
+            # glibc's defaults written out, so a blocking lookup takes the same 10 s everywhere.
+            resolv = self.tmp.file("resolv.conf", "nameserver %s\noptions timeout:5 attempts:2\n" % self.dns.addr)
+            # The exporter's PID stays the one xptest started: unshare and sh exec in turn.
+            self.wrapper = self.tmp.file("in-namespace.sh", """#!/bin/sh
+exec unshare --mount --propagation private /bin/sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' '%s' '%s' "$@"
+""" % (resolv, xptest.BINARY), mode=0o755)
+
+    def teardown_all(self):
+        if self.dns:
+            self.dns.stop()
+        self.rd.cleanup()
+        self.pg.cleanup()
+        self.tmp.cleanup()
+
+    def pg_dsn(self, host):
+        return "host=%s port=%d dbname=postgres user=app" % (host, self.pg.port)
+
+    def assert_no_secret(self, ex):
+        shown = ex.metrics_text() + ex.get("/health")[2].decode() + ex.logs()
+        assert SECRET not in shown, "secret leaked"
+
+    def test_hanging_dns_fails_at_deadline(self):
+        if self.problem:
+            xptest.log("skipped: %s" % self.problem)
+            return
+        self.dns.set_hang(True)
+        names = {"database": "db.hang.test", "cache": "cache.hang.test"}
+        ex = xptest.Exporter(self.tmp, config([
+            ("database", "postgres", "dsn", self.pg_dsn(names["database"])),
+            ("cache", "redis", "address", "%s:%d" % (names["cache"], self.rd.port)),
+        ]), binary=self.wrapper, name="hang")
+        scrapes, durations = [], {"database": set(), "cache": set()}
+        try:
+            # Four seconds of probing (one per second per dependency), watched through /health
+            # and timed scrapes.
+            t_end = time.monotonic() + 4.5
+            while time.monotonic() < t_end:
+                t0 = time.monotonic()
+                ex.metrics_text()
+                scrapes.append(time.monotonic() - t0)
+                h = ex.health()
+                for dep in durations:
+                    lp = last_probe(h, dep)
+                    if lp:
+                        durations[dep].add((lp["timestamp"], lp["duration_seconds"], lp["error"]))
+                time.sleep(0.05)
+            m = ex.metrics()
+            for dep, host in names.items():
+                seen = sorted(durations[dep])
+                xptest.log("%s: %d probes, durations %s, last error %r" % (
+                    dep, len(seen), ["%.3f" % d for _, d, _ in seen], seen[-1][2] if seen else None))
+                assert len(seen) >= 3, (dep, seen)
+                for _, d, err in seen:
+                    assert err and re.fullmatch(r"timed out after \d+ ms resolving %s" % re.escape(host), err), err
+                    assert TIMEOUT - 0.05 <= d <= TIMEOUT + SLACK, "probe of %s took %.3fs" % (dep, d)
+                count = xptest.sample(m, "probe_duration_seconds_count", dependency=dep)
+                total = xptest.sample(m, "probe_duration_seconds_sum", dependency=dep)
+                le1 = xptest.sample(m, "probe_duration_seconds_bucket", dependency=dep, le="1")
+                assert count >= 4 and le1 == count, (dep, count, le1)
+                assert total / count <= TIMEOUT + SLACK, (dep, total / count)
+                assert xptest.sample(m, "probe_success", dependency=dep) == 0
+                # The lookups did go to the DNS server: the deadline, not some other failure,
+                # ended these probes.
+                assert self.dns.seen(host) >= 1, (host, self.dns.queries[-10:])
+            xptest.log("scrapes while DNS hangs: n=%d max=%.1f ms" % (len(scrapes), max(scrapes) * 1000))
+            assert max(scrapes) < 0.1, "slowest scrape %.3fs" % max(scrapes)
+
+            # The DNS server answers again: the same names resolve (to 127.0.0.1, where the real
+            # servers listen) and both probes succeed, despite the lookups still pending.
+            self.dns.set_hang(False)
+            t0 = time.monotonic()
+            ex.wait_health(lambda h: all(last_probe(h, d) and last_probe(h, d)["success"] for d in names),
+                           20, "both probes to succeed once DNS answers")
+            xptest.log("recovered %.1fs after DNS answered again" % (time.monotonic() - t0))
+            self.assert_no_secret(ex)
+        finally:
+            self.dns.set_hang(True)
+            ex.stop()
+
+    def test_resolved_names_and_localhost_work(self):
+        deps = [("db_local", "postgres", "dsn", self.pg_dsn("localhost")),
+                ("cache_local", "redis", "address", "localhost:%d" % self.rd.port)]
+        if not self.problem:
+            deps += [("db_name", "postgres", "dsn", self.pg_dsn("pg.answer.test")),
+                     ("cache_name", "redis", "address", "rd.answer.test:%d" % self.rd.port)]
+        binary = self.wrapper if not self.problem else None
+        ex = xptest.Exporter(self.tmp, config(deps), binary=binary, name="names")
+        try:
+            ex.wait_health(lambda h: all(last_probe(h, d[0]) for d in deps), 10, "first probes")
+            h = ex.health()
+            for d in deps:
+                lp = last_probe(h, d[0])
+                assert lp["success"] is True, (d[0], lp)
+                assert lp["duration_seconds"] < TIMEOUT, (d[0], lp)
+            m = ex.metrics()
+            assert xptest.sample(m, "dependency_info", dependency="db_local", collector="postgres",
+                                 target="localhost:%d" % self.pg.port) == 1
+            if not self.problem:
+                assert xptest.sample(m, "dependency_info", dependency="cache_name", collector="redis",
+                                     target="rd.answer.test:%d" % self.rd.port) == 1
+                assert self.dns.seen("pg.answer.test") >= 1 and self.dns.seen("rd.answer.test") >= 1
+                assert self.dns.seen("localhost") == 0, "localhost went to DNS"
+            # Connections are kept: one session per postgres dependency, not one per probe.
+            time.sleep(2.2)
+            n = int(self.pg.sql("SELECT count(*) FROM pg_stat_activity WHERE usename = 'app'"))
+            want = 2 if not self.problem else 1
+            assert n == want, "exporter holds %d sessions, want %d" % (n, want)
+            self.assert_no_secret(ex)
+        finally:
+            ex.stop()
+
+
+if __name__ == "__main__":
+    DnsDeadlineTest().run()
