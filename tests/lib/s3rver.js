@@ -4,6 +4,15 @@
 // With --key/--secret those credentials replace the default S3RVER/S3RVER.
 'use strict';
 const path = require('node:path');
+
+// Debian 12's node is 18; s3rver's router (@koa/router 15) calls Array.prototype.toReversed,
+// which node 18 lacks. Supply it rather than pin an older router that s3rver does not accept.
+if (!Array.prototype.toReversed) {
+  Object.defineProperty(Array.prototype, 'toReversed', {
+    value: function toReversed() { return this.slice().reverse(); },
+    writable: true, configurable: true,
+  });
+}
 const root = path.resolve(__dirname, '..', '..', 'node_modules', '@20minutes', 's3rver');
 const S3rver = require(root);
 const AWSAccount = require(path.join(root, 'lib', 'models', 'account'));

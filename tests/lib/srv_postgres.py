@@ -23,6 +23,8 @@ BIN = "/usr/lib/postgresql/15/bin"
 
 
 def _run_as_postgres(argv, **kw):
+    # cwd "/": the caller's directory may be closed to the postgres user.
+    kw.setdefault("cwd", "/")
     return subprocess.run(["runuser", "-u", "postgres", "--"] + argv, capture_output=True, **kw)
 
 
@@ -32,9 +34,11 @@ class Postgres:
         self.password = password
         self.port = port or xptest.free_port()
         self.extra_conf = extra_conf or {}
-        # The postgres user must be able to reach the directory; build trees under /work
-        # are, but fall back to /tmp when a parent is closed to it.
-        parent = base_dir if os.access(base_dir, os.X_OK) else tempfile.gettempdir()
+        # The postgres user must be able to reach the directory. A build tree under /work is;
+        # a clone under /root (mode 700) is not, so ask as that user (not as root) and fall
+        # back to /tmp.
+        reachable = _run_as_postgres(["test", "-x", base_dir]).returncode == 0
+        parent = base_dir if reachable else tempfile.gettempdir()
         self.dir = tempfile.mkdtemp(prefix="pg-", dir=parent)
         pw = pwd.getpwnam("postgres")
         os.chown(self.dir, pw.pw_uid, pw.pw_gid)
