@@ -180,27 +180,6 @@ static void pg_drop(postgres_inst *s)
     }
 }
 
-/* No message we know of quotes the password, but libpq's and the server's texts are not ours
- * to trust: mask it wherever it appears. */
-static void pg_scrub(const postgres_inst *s, char *err)
-{
-    static const char mask[] = "<redacted>";
-    const size_t m = sizeof(mask) - 1;
-    if (!s->password || !*s->password)
-        return;
-    size_t n = strlen(s->password);
-    char *from = err, *at;
-    while ((at = strstr(from, s->password)) != NULL) {
-        if (n >= m) {
-            memcpy(at, mask, m);
-            memmove(at + m, at + n, strlen(at + n) + 1);
-            from = at + m;
-        } else {
-            memset(at, '*', n); /* too short to hold the mask without growing the text */
-            from = at + n;
-        }
-    }
-}
 
 /* Waits for fd to be ready for `events`: 1 ready, 0 deadline passed, -2 cancelled, -1 poll
  * failed. */
@@ -456,7 +435,6 @@ static int postgres_probe(void *inst, xp_probe *p)
     p->err[0] = '\0';
     return 0;
 fail:
-    pg_scrub(s, p->err);
     return -1;
 }
 

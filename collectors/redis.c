@@ -184,27 +184,6 @@ static void redis_drop(redis_inst *s)
     }
 }
 
-/* Replaces any occurrence of the password in err: no server reply we know quotes it, but a
- * message we pass on is not ours to trust. */
-static void redis_scrub(const redis_inst *s, char *err)
-{
-    static const char mask[] = "<redacted>";
-    const size_t m = sizeof(mask) - 1;
-    if (!s->password || !*s->password)
-        return;
-    size_t n = strlen(s->password);
-    char *from = err, *at;
-    while ((at = strstr(from, s->password)) != NULL) {
-        if (n >= m) {
-            memcpy(at, mask, m);
-            memmove(at + m, at + n, strlen(at + n) + 1);
-            from = at + m;
-        } else {
-            memset(at, '*', n); /* too short to hold the mask without growing the text */
-            from = at + n;
-        }
-    }
-}
 
 static struct timeval redis_tv(double seconds)
 {
@@ -508,7 +487,6 @@ static int redis_probe(void *inst, xp_probe *p)
     p->err[0] = '\0';
     return 0;
 fail:
-    redis_scrub(s, p->err);
     return -1;
 }
 

@@ -9,6 +9,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "secret.h"
 
 const double xp_probe_buckets[XP_BUCKET_COUNT] = {.001, .0025, .005, .01, .025, .05, .1,
                                                   .25,  .5,    1,    2.5, 5,   10};
@@ -170,6 +171,8 @@ static void run_probe(xp_dep *d, double start)
         snprintf(p.err, sizeof(p.err), "probe failed");
     p.err[sizeof(p.err) - 1] = '\0';
     clean_text(p.err);
+    /* Whatever a backend or library echoed, no secret of this dependency leaves the process. */
+    xp_secret_scrub_settings(p.err, d->cfg.fingerprint, d->cfg.collector->secret_keys);
     if (atomic_load(&d->stop))
         return; /* cut short by shutdown or reload: not the backend's fault */
 

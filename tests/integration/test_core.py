@@ -260,7 +260,8 @@ class CoreTest(xptest.Test):
         e.stop()
 
     def test_json_logs_and_no_secret_anywhere(self):
-        s = self.script("sec", "fail auth failed")
+        # The backend echoes the secret back (some do): the core must scrub it everywhere.
+        s = self.script("sec", "fail auth failed for " + SECRET)
         e = self.start(dep("s", s, secret=SECRET, failure_threshold=1, recovery_timeout="500ms"),
                        extra_args=["--log.format=json", "--log.level=debug"])
         try:
@@ -268,6 +269,7 @@ class CoreTest(xptest.Test):
             bodies = [e.metrics_text(), e.get("/health")[2].decode(), e.get("/")[2].decode(), e.logs()]
             for b in bodies:
                 assert SECRET not in b
+            assert e.health()["dependencies"]["s"]["last_error"]["message"] == "auth failed for <redacted>"
             lines = [l for l in e.logs().splitlines() if l.strip()]
             assert lines
             for l in lines:
