@@ -36,16 +36,6 @@ def dep(h):
     return h["dependencies"]["openai"]
 
 
-def wait_h(ex, pred, timeout, what):
-    """Polls /health until pred(health) holds; returns that health document."""
-    seen = {}
-
-    def check():
-        seen["h"] = ex.health()
-        return pred(seen["h"])
-    xptest.wait_until(check, timeout, interval=0.05, what=what)
-    return seen["h"]
-
 
 def last_error_is(text):
     return lambda h: dep(h)["last_probe"] is not None and dep(h)["last_probe"]["error"] == text
@@ -94,7 +84,7 @@ class OpenAITest(xptest.Test):
         base = "http://user:%s@127.0.0.1:%d/v1" % (WRONG_KEY, self.llm.port)
         ex = self.exporter(config(base, "api_key_file = " + self.key_file, model="gpt-4o-mini"), "healthy")
         try:
-            h = wait_h(ex, lambda h: dep(h)["last_probe"] is not None, 10, "the first probe")
+            h = ex.wait_health(lambda h: dep(h)["last_probe"] is not None, 10, "the first probe")
             assert dep(h)["last_probe"]["success"] is True, dep(h)
             m = ex.metrics()
             assert xptest.sample(m, "probe_success", dependency="openai") == 1
@@ -113,7 +103,7 @@ class OpenAITest(xptest.Test):
     def test_wrong_key_is_401(self):
         ex = self.exporter(config(self.llm.base_url, "api_key = " + WRONG_KEY), "wrong-key")
         try:
-            h = wait_h(ex, lambda h: dep(h)["last_probe"] is not None, 10, "the first probe")
+            h = ex.wait_health(lambda h: dep(h)["last_probe"] is not None, 10, "the first probe")
             assert dep(h)["last_probe"]["error"] == "HTTP 401 unauthorized (check api_key)", dep(h)
             assert xptest.sample(ex.metrics(), "probe_success", dependency="openai") == 0
             self.assert_no_secret(ex)
@@ -123,7 +113,7 @@ class OpenAITest(xptest.Test):
     def test_model_not_listed(self):
         ex = self.exporter(config(self.llm.base_url, "api_key = " + KEY, model="gpt-x"), "no-model")
         try:
-            wait_h(ex, last_error_is("model gpt-x not listed"), 10, "the model error")
+            ex.wait_health(last_error_is("model gpt-x not listed"), 10, "the model error")
             self.assert_no_secret(ex)
         finally:
             self.stop_live()
@@ -132,19 +122,19 @@ class OpenAITest(xptest.Test):
         llm = self.track(srv_openai.OpenAIServer(self.tmp, KEY, name="mock-llm-status"))
         ex = self.exporter(config(llm.base_url, "api_key = " + KEY, threshold=3), "status")
         try:
-            wait_h(ex, succeeded, 10, "a first success")
+            ex.wait_health(succeeded, 10, "a first success")
             llm.set_status(429)
-            h = wait_h(ex, last_error_is("HTTP 429 rate limited"), 5, "the 429 text")
+            h = ex.wait_health(last_error_is("HTTP 429 rate limited"), 5, "the 429 text")
             assert dep(h)["state"] == "closed"  # one failure of three
             llm.set_status(503)
-            wait_h(ex, last_error_is("HTTP 503 server error"), 5, "the 503 text")
-            h = wait_h(ex, lambda h: dep(h)["state"] == "open", 5, "the breaker to open")
+            ex.wait_health(last_error_is("HTTP 503 server error"), 5, "the 503 text")
+            h = ex.wait_health(lambda h: dep(h)["state"] == "open", 5, "the breaker to open")
             assert dep(h)["last_error"]["message"] == "HTTP 503 server error", dep(h)
             m = ex.metrics()
             assert xptest.sample(m, "circuit_breaker_calls_total", dependency="openai", result="failure") == 3
             assert xptest.sample(m, "feature_availability", feature="ai") == 0
             llm.reset()
-            wait_h(ex, lambda h: dep(h)["state"] == "closed", 10, "the breaker to close")
+            ex.wait_health(lambda h: dep(h)["state"] == "closed", 10, "the breaker to close")
             m = ex.metrics()
             assert xptest.sample(m, "circuit_breaker_transitions_total", dependency="openai",
                                  **{"from": "half_open", "to": "closed"}) == 1
@@ -162,7 +152,7 @@ class OpenAITest(xptest.Test):
         }))
         ex = self.exporter(config(proxy.base_url, "api_key = " + KEY, threshold=10), "ratelimit")
         try:
-            wait_h(ex, succeeded, 10, "a first success")
+            ex.wait_health(succeeded, 10, "a first success")
             text = ex.metrics_text()
             m = xptest.parse_metrics(text)
             assert xptest.sample(m, "openai_ratelimit_remaining_requests", dependency="openai") == 9999
@@ -171,7 +161,7 @@ class OpenAITest(xptest.Test):
             assert "# TYPE openai_ratelimit_remaining_tokens gauge" in text
             # OpenAI sends the headers with its 429s too: the gauges still come through.
             llm.set_status(429)
-            wait_h(ex, last_error_is("HTTP 429 rate limited"), 5, "the 429 text")
+            ex.wait_health(last_error_is("HTTP 429 rate limited"), 5, "the 429 text")
             m = ex.metrics()
             assert xptest.sample(m, "openai_ratelimit_remaining_requests", dependency="openai") == 9999
             code, out = xptest.promtool_check(ex.metrics_text())

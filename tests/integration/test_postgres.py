@@ -44,15 +44,6 @@ def dep(h):
     return h["dependencies"]["database"]
 
 
-def wait_h(ex, pred, timeout, what):
-    seen = {}
-
-    def check():
-        seen["h"] = ex.health()
-        return pred(seen["h"])
-    xptest.wait_until(check, timeout, interval=0.05, what=what)
-    return seen["h"]
-
 
 def state_of(m):
     for s in ("closed", "open", "half_open"):
@@ -100,7 +91,7 @@ class PostgresTest(xptest.Test):
         pwfile = self.tmp.file("pg.pw", SECRET + "\n", mode=0o600)
         ex = self.exporter(config(self.pg.dsn(), password_file=pwfile), "healthy")
         try:
-            h = wait_h(ex, lambda h: dep(h)["last_probe"], 10, "the first probe")
+            h = ex.wait_health(lambda h: dep(h)["last_probe"], 10, "the first probe")
             assert dep(h)["last_probe"]["success"] is True, dep(h)
             assert dep(h)["last_probe"]["error"] is None
             assert dep(h)["state"] == "closed" and dep(h)["health_score"] == 100, dep(h)
@@ -130,7 +121,7 @@ class PostgresTest(xptest.Test):
     def test_stopped_opens_breaker_then_recovers(self):
         ex = self.exporter(config(self.pg.dsn()), "outage")
         try:
-            wait_h(ex, lambda h: dep(h)["last_probe"] and dep(h)["last_probe"]["success"], 10, "a good probe")
+            ex.wait_health(lambda h: dep(h)["last_probe"] and dep(h)["last_probe"]["success"], 10, "a good probe")
             self.pg.stop()
             m = xptest.wait_until(lambda: (lambda m: state_of(m) == "open" and m)(ex.metrics()), 15,
                                   interval=0.02, what="breaker open")
@@ -143,9 +134,9 @@ class PostgresTest(xptest.Test):
             assert dep(h)["health_score"] == 0 and h["status"] == "emergency", h
 
             self.pg.start()
-            h = wait_h(ex, lambda h: dep(h)["state"] == "half_open", 10, "half_open")
+            h = ex.wait_health(lambda h: dep(h)["state"] == "half_open", 10, "half_open")
             assert dep(h)["health_score"] == 50, dep(h)
-            wait_h(ex, lambda h: dep(h)["state"] == "closed", 10, "closed again")
+            ex.wait_health(lambda h: dep(h)["state"] == "closed", 10, "closed again")
             m = ex.metrics()
             assert transitions(m, "open", "half_open") == 1
             assert transitions(m, "half_open", "closed") == 1
@@ -164,7 +155,7 @@ class PostgresTest(xptest.Test):
         scrape_times = []
         try:  # the exporter is stopped whatever fails below
             try:  # and the server thawed
-                wait_h(ex, lambda h: dep(h)["last_probe"] and dep(h)["last_probe"]["success"], 10, "a good probe")
+                ex.wait_health(lambda h: dep(h)["last_probe"] and dep(h)["last_probe"]["success"], 10, "a good probe")
                 self.pg.freeze()
                 t_end = time.monotonic() + 15
                 opened = None
@@ -194,7 +185,7 @@ class PostgresTest(xptest.Test):
                 assert max(scrape_times) < 0.1, "slowest scrape %.3fs" % max(scrape_times)
             finally:
                 self.pg.thaw()
-            wait_h(ex, lambda h: dep(h)["state"] == "closed", 15, "closed after thaw")
+            ex.wait_health(lambda h: dep(h)["state"] == "closed", 15, "closed after thaw")
             self.assert_no_secret(ex)
         finally:
             ex.stop()
@@ -202,7 +193,7 @@ class PostgresTest(xptest.Test):
     def test_wrong_password(self):
         ex = self.exporter(config(self.pg.dsn(), password=WRONG), "wrongpw")
         try:
-            h = wait_h(ex, lambda h: dep(h)["last_probe"], 10, "the first probe")
+            h = ex.wait_health(lambda h: dep(h)["last_probe"], 10, "the first probe")
             err = dep(h)["last_probe"]["error"]
             assert dep(h)["last_probe"]["success"] is False
             assert err == 'password authentication failed for user "app"', err
@@ -215,14 +206,14 @@ class PostgresTest(xptest.Test):
     def test_query_error_and_no_rows(self):
         ex = self.exporter(config(self.pg.dsn(), query="SELECT * FROM no_such_table"), "badquery")
         try:
-            h = wait_h(ex, lambda h: dep(h)["last_probe"], 10, "the first probe")
+            h = ex.wait_health(lambda h: dep(h)["last_probe"], 10, "the first probe")
             err = dep(h)["last_probe"]["error"]
             assert err == 'query failed: relation "no_such_table" does not exist', err
         finally:
             ex.stop()
         ex = self.exporter(config(self.pg.dsn(), query="SELECT 1 WHERE false"), "norows")
         try:
-            h = wait_h(ex, lambda h: dep(h)["last_probe"], 10, "the first probe")
+            h = ex.wait_health(lambda h: dep(h)["last_probe"], 10, "the first probe")
             assert dep(h)["last_probe"]["success"] is False
             assert "no rows" in dep(h)["last_probe"]["error"], dep(h)["last_probe"]
             self.assert_no_secret(ex)

@@ -50,15 +50,6 @@ def dep(h):
     return h["dependencies"]["cache"]
 
 
-def wait_h(ex, pred, timeout, what):
-    seen = {}
-
-    def check():
-        seen["h"] = ex.health()
-        return pred(seen["h"])
-    xptest.wait_until(check, timeout, interval=0.05, what=what)
-    return seen["h"]
-
 
 def good_probe(h):
     return dep(h)["last_probe"] and dep(h)["last_probe"]["success"]
@@ -119,7 +110,7 @@ class RedisTest(xptest.Test):
             self.rd.command("GET", "missing")
         ex = self.exporter(config(self.rd.address()), "healthy")
         try:
-            h = wait_h(ex, lambda h: dep(h)["last_probe"], 10, "the first probe")
+            h = ex.wait_health(lambda h: dep(h)["last_probe"], 10, "the first probe")
             assert good_probe(h), dep(h)
             assert dep(h)["state"] == "closed" and dep(h)["health_score"] == 100, dep(h)
             m = ex.metrics()
@@ -150,7 +141,7 @@ class RedisTest(xptest.Test):
     def test_stopped_opens_breaker_then_recovers(self):
         ex = self.exporter(config(self.rd.address()), "outage")
         try:
-            wait_h(ex, good_probe, 10, "a good probe")
+            ex.wait_health(good_probe, 10, "a good probe")
             self.rd.stop()
             m = xptest.wait_until(lambda: (lambda m: state_of(m) == "open" and m)(ex.metrics()), 15,
                                   interval=0.02, what="breaker open")
@@ -162,9 +153,9 @@ class RedisTest(xptest.Test):
             assert dep(h)["health_score"] == 0 and h["features"]["sessions"] is False, h
 
             self.rd.start()
-            h = wait_h(ex, lambda h: dep(h)["state"] == "half_open", 10, "half_open")
+            h = ex.wait_health(lambda h: dep(h)["state"] == "half_open", 10, "half_open")
             assert dep(h)["health_score"] == 50, dep(h)
-            wait_h(ex, lambda h: dep(h)["state"] == "closed", 10, "closed again")
+            ex.wait_health(lambda h: dep(h)["state"] == "closed", 10, "closed again")
             m = ex.metrics()
             assert transitions(m, "open", "half_open") == 1
             assert transitions(m, "half_open", "closed") == 1
@@ -183,7 +174,7 @@ class RedisTest(xptest.Test):
         scrape_times = []
         try:  # the exporter is stopped whatever fails below
             try:  # and the server thawed
-                wait_h(ex, good_probe, 10, "a good probe")
+                ex.wait_health(good_probe, 10, "a good probe")
                 self.rd.freeze()
                 t_end = time.monotonic() + 15
                 opened = None
@@ -209,7 +200,7 @@ class RedisTest(xptest.Test):
                 assert max(scrape_times) < 0.1, "slowest scrape %.3fs" % max(scrape_times)
             finally:
                 self.rd.thaw()
-            wait_h(ex, lambda h: dep(h)["state"] == "closed", 15, "closed after thaw")
+            ex.wait_health(lambda h: dep(h)["state"] == "closed", 15, "closed after thaw")
             self.assert_no_secret(ex)
         finally:
             ex.stop()
@@ -217,7 +208,7 @@ class RedisTest(xptest.Test):
     def test_wrong_and_missing_password(self):
         ex = self.exporter(config(self.rd.address(), password=WRONG), "wrongpw")
         try:
-            h = wait_h(ex, lambda h: dep(h)["last_probe"], 10, "the first probe")
+            h = ex.wait_health(lambda h: dep(h)["last_probe"], 10, "the first probe")
             err = dep(h)["last_probe"]["error"]
             assert dep(h)["last_probe"]["success"] is False
             assert err.startswith("authentication failed (WRONGPASS"), err
@@ -226,7 +217,7 @@ class RedisTest(xptest.Test):
             ex.stop()
         ex = self.exporter(config(self.rd.address(), password=None), "nopw")
         try:
-            h = wait_h(ex, lambda h: dep(h)["last_probe"], 10, "the first probe")
+            h = ex.wait_health(lambda h: dep(h)["last_probe"], 10, "the first probe")
             err = dep(h)["last_probe"]["error"]
             assert err.startswith("authentication failed (NOAUTH"), err
         finally:
@@ -238,7 +229,7 @@ class RedisTest(xptest.Test):
         address = "unix:" + self.rd.socket_path
         ex = self.exporter(config(address, username="prober", password=ACL_SECRET, db=5), "acl")
         try:
-            h = wait_h(ex, lambda h: dep(h)["last_probe"], 10, "the first probe")
+            h = ex.wait_health(lambda h: dep(h)["last_probe"], 10, "the first probe")
             assert good_probe(h), dep(h)
             m = ex.metrics()
             assert xptest.sample(m, "dependency_info", dependency="cache", collector="redis", target=address) == 1
@@ -256,7 +247,7 @@ class RedisTest(xptest.Test):
         # The ACL user with the main password: refused, and said so.
         ex = self.exporter(config(address, username="prober", password=WRONG), "aclwrong")
         try:
-            h = wait_h(ex, lambda h: dep(h)["last_probe"], 10, "the first probe")
+            h = ex.wait_health(lambda h: dep(h)["last_probe"], 10, "the first probe")
             assert dep(h)["last_probe"]["error"].startswith("authentication failed (WRONGPASS"), dep(h)
             self.assert_no_secret(ex)
         finally:

@@ -43,16 +43,6 @@ def dep(h):
     return h["dependencies"]["s3"]
 
 
-def wait_h(ex, pred, timeout, what):
-    """Polls /health until pred(health) holds; returns that health document."""
-    seen = {}
-
-    def check():
-        seen["h"] = ex.health()
-        return pred(seen["h"])
-    xptest.wait_until(check, timeout, interval=0.05, what=what)
-    return seen["h"]
-
 
 def probed(h):
     """The first probe has finished."""
@@ -102,7 +92,7 @@ class S3Test(xptest.Test):
         endpoint = "http://someone:%s@127.0.0.1:%d/" % (SECRET, self.s3.port)
         ex = self.exporter(config(endpoint), "healthy")
         try:
-            h = wait_h(ex, lambda h: probed(h), 10, "the first s3 probe")
+            h = ex.wait_health(lambda h: probed(h), 10, "the first s3 probe")
             assert dep(h)["last_probe"]["success"] is True, dep(h)
             assert dep(h)["last_probe"]["error"] is None
             m = ex.metrics()
@@ -123,7 +113,7 @@ class S3Test(xptest.Test):
     def test_wrong_secret(self):
         ex = self.exporter(config(self.s3.endpoint, secret=WRONG_SECRET), "wrong-secret")
         try:
-            h = wait_h(ex, lambda h: probed(h), 10, "the first s3 probe")
+            h = ex.wait_health(lambda h: probed(h), 10, "the first s3 probe")
             assert dep(h)["last_probe"]["success"] is False
             assert dep(h)["last_probe"]["error"] == "HTTP 403 access denied (check credentials)", dep(h)
             assert dep(h)["last_error"]["message"] == "HTTP 403 access denied (check credentials)"
@@ -135,7 +125,7 @@ class S3Test(xptest.Test):
     def test_missing_bucket(self):
         ex = self.exporter(config(self.s3.endpoint, bucket="no-such-bucket"), "missing-bucket")
         try:
-            h = wait_h(ex, lambda h: probed(h), 10, "the first s3 probe")
+            h = ex.wait_health(lambda h: probed(h), 10, "the first s3 probe")
             assert dep(h)["last_probe"]["error"] == "HTTP 404 bucket not found", dep(h)
             self.assert_no_secret(ex)
         finally:
@@ -145,11 +135,11 @@ class S3Test(xptest.Test):
         s3 = self.track(srv_s3.S3Server(self.tmp, key=KEY, secret=SECRET, name="s3rver-outage"))
         ex = self.exporter(config(s3.endpoint), "outage")
         try:
-            wait_h(ex, lambda h: dep(h)["last_probe"] and dep(h)["last_probe"]["success"], 10,
+            ex.wait_health(lambda h: dep(h)["last_probe"] and dep(h)["last_probe"]["success"], 10,
                            "a first successful probe")
             ok_before = self.calls(ex, "success")
             s3.stop()
-            h = wait_h(ex, lambda h: dep(h)["state"] == "open", 10, "the breaker to open")
+            h = ex.wait_health(lambda h: dep(h)["state"] == "open", 10, "the breaker to open")
             assert "connection refused" in dep(h)["last_error"]["message"], dep(h)
             m = ex.metrics()
             # Exactly failure_threshold failures opened it; no probe ran once it was open.
@@ -189,7 +179,7 @@ class S3Test(xptest.Test):
         s3 = self.track(srv_s3.S3Server(self.tmp, key=KEY, secret=SECRET, name="s3rver-frozen"))
         ex = self.exporter(config(s3.endpoint, threshold=10), "frozen")
         try:
-            wait_h(ex, lambda h: dep(h)["last_probe"] and dep(h)["last_probe"]["success"], 10,
+            ex.wait_health(lambda h: dep(h)["last_probe"] and dep(h)["last_probe"]["success"], 10,
                            "a first successful probe")
             s3.freeze()
             try:
@@ -204,7 +194,7 @@ class S3Test(xptest.Test):
                     time.sleep(0.05)
                 xptest.log("slowest /metrics during the freeze: %.1f ms" % (slowest * 1000))
                 assert slowest < 0.1, "a scrape took %.0f ms while s3 was frozen" % (slowest * 1000)
-                h = wait_h(ex, lambda h: dep(h)["consecutive_failures"] >= 2, 5, "failures while frozen")
+                h = ex.wait_health(lambda h: dep(h)["consecutive_failures"] >= 2, 5, "failures while frozen")
                 lp = dep(h)["last_probe"]
                 assert lp["success"] is False
                 assert "timed out" in lp["error"], lp
@@ -212,7 +202,7 @@ class S3Test(xptest.Test):
                 assert 0.45 <= lp["duration_seconds"] <= 0.65, lp
             finally:
                 s3.thaw()
-            wait_h(ex, lambda h: dep(h)["last_probe"]["success"], 10, "success after the thaw")
+            ex.wait_health(lambda h: dep(h)["last_probe"]["success"], 10, "success after the thaw")
             self.assert_no_secret(ex)
         finally:
             self.stop_live()
@@ -222,16 +212,16 @@ class S3Test(xptest.Test):
         ex = self.exporter(config(ls.endpoint, threshold=10, extra="localstack_health = true"),
                            "localstack")
         try:
-            h = wait_h(ex, lambda h: probed(h), 10, "the first probe")
+            h = ex.wait_health(lambda h: probed(h), 10, "the first probe")
             assert dep(h)["last_probe"]["success"] is True, dep(h)
             ls.set_s3("error")
-            h = wait_h(ex, lambda h: not dep(h)["last_probe"]["success"], 5, "a failure on s3 error")
+            h = ex.wait_health(lambda h: not dep(h)["last_probe"]["success"], 5, "a failure on s3 error")
             assert dep(h)["last_probe"]["error"] == 'LocalStack health reports s3 "error"', dep(h)
             ls.set_s3(None)
-            h = wait_h(ex, lambda h: "not listed" in (dep(h)["last_probe"]["error"] or ""), 5,
+            h = ex.wait_health(lambda h: "not listed" in (dep(h)["last_probe"]["error"] or ""), 5,
                                "a failure when s3 is not listed")
             ls.set_s3("available")
-            wait_h(ex, lambda h: dep(h)["last_probe"]["success"], 5, "success on s3 available")
+            ex.wait_health(lambda h: dep(h)["last_probe"]["success"], 5, "success on s3 available")
             self.assert_no_secret(ex)
         finally:
             self.stop_live()
@@ -240,7 +230,7 @@ class S3Test(xptest.Test):
         # Checking LocalStack's health on a server that is not LocalStack fails, saying so.
         ex = self.exporter(config(self.s3.endpoint, extra="localstack_health = true"), "not-localstack")
         try:
-            h = wait_h(ex, lambda h: probed(h), 10, "the first probe")
+            h = ex.wait_health(lambda h: probed(h), 10, "the first probe")
             err = dep(h)["last_probe"]["error"]
             assert err.startswith("HTTP 404 from /_localstack/health"), err
         finally:

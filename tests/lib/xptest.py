@@ -218,7 +218,14 @@ class Exporter:
         return json.loads(body)
 
     def wait_health(self, pred, timeout, what):
-        return wait_until(lambda: pred(self.health()), timeout, interval=0.1, what=what)
+        """Polls /health until pred(health) holds; returns that health document."""
+        seen = {}
+
+        def check():
+            seen["h"] = self.health()
+            return pred(seen["h"])
+        wait_until(check, timeout, interval=0.05, what=what)
+        return seen["h"]
 
     def reload(self):
         self.proc.signal(signal.SIGHUP)
