@@ -234,10 +234,8 @@ static void *worker(void *arg)
         xp_transition t;
         pthread_mutex_lock(&d->mu);
         int allowed;
-        if (!is_tick && xp_breaker_recovery_at(&d->v.br) > now) {
-            allowed = -1; /* woke early (spurious): nothing to do yet */
-        } else if (!is_tick && d->v.br.state != XP_OPEN) {
-            allowed = -1;
+        if (!is_tick && (d->v.br.state != XP_OPEN || xp_breaker_recovery_at(&d->v.br) > now)) {
+            allowed = -1; /* woke before the tick and not for a due trial: spurious */
         } else {
             allowed = xp_breaker_allow(&d->v.br, now, &t);
         }

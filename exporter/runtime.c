@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,21 +61,24 @@ static int same_dep(const xp_dep *old, const xp_dep_cfg *cfg)
  * their slots in prev->deps become NULL). */
 static xp_runtime *runtime_build(xp_config *cfg, xp_runtime *prev, size_t *reused)
 {
+    size_t n = cfg->n_deps ? cfg->n_deps : 1;
     xp_runtime *rt = calloc(1, sizeof(*rt));
-    if (!rt)
-        return NULL;
-    rt->deps = calloc(cfg->n_deps ? cfg->n_deps : 1, sizeof(*rt->deps));
-    if (!rt->deps) {
-        free(rt);
-        return NULL;
-    }
+    /* from[i]: the slot of prev a reused dependency came from, SIZE_MAX for a new one. On
+     * failure each goes back to its own slot: feature `requires` index prev's order. */
+    size_t *from = calloc(n, sizeof(*from));
+    if (rt)
+        rt->deps = calloc(n, sizeof(*rt->deps));
+    if (!rt || !rt->deps || !from)
+        goto fail;
     *reused = 0;
     for (size_t i = 0; i < cfg->n_deps; i++) {
         xp_dep *d = NULL;
+        from[i] = SIZE_MAX;
         for (size_t j = 0; prev && j < prev->n_deps; j++) {
             if (prev->deps[j] && same_dep(prev->deps[j], &cfg->deps[i])) {
                 d = prev->deps[j];
                 prev->deps[j] = NULL;
+                from[i] = j;
                 (*reused)++;
                 break;
             }
@@ -88,24 +92,20 @@ static xp_runtime *runtime_build(xp_config *cfg, xp_runtime *prev, size_t *reuse
         rt->n_deps = i + 1;
     }
     rt->cfg = cfg;
+    free(from);
     return rt;
 
 fail:
-    /* Hand reused dependencies back so the caller's runtime stays whole. */
-    for (size_t i = 0; i < rt->n_deps; i++) {
-        xp_dep *d = rt->deps[i];
-        int given_back = 0;
-        for (size_t j = 0; prev && j < prev->n_deps && !given_back; j++) {
-            if (!prev->deps[j] && d->started) {
-                prev->deps[j] = d;
-                given_back = 1;
-            }
-        }
-        if (!given_back)
-            xp_dep_free(d);
+    for (size_t i = 0; rt && i < rt->n_deps; i++) {
+        if (from[i] != SIZE_MAX)
+            prev->deps[from[i]] = rt->deps[i];
+        else
+            xp_dep_free(rt->deps[i]);
     }
-    free(rt->deps);
+    if (rt)
+        free(rt->deps);
     free(rt);
+    free(from);
     return NULL;
 }
 

@@ -33,7 +33,7 @@ static void numbers(void **state)
         double v;
         const char *text;
     } cases[] = {{0, "0"},        {1, "1"},         {-3, "-3"},     {100, "100"},
-                 {0.1, "0.1"},    {66.66666666666667, "66.6666666666667"},
+                 {0.1, "0.1"},    {66.66666666666667, "66.666666666666671"},
                  {1e300, "1.00000000000000e+300"}, {INFINITY, "+Inf"}, {-INFINITY, "-Inf"},
                  {NAN, "NaN"},    {1732435200.123, "1732435200.123"}, {0.0025, "0.0025"}};
     xp_buf b;
@@ -41,13 +41,10 @@ static void numbers(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         xp_buf_reset(&b);
         xp_expo_double(&b, cases[i].v);
-        if (isnan(cases[i].v) || isinf(cases[i].v) || cases[i].v == floor(cases[i].v)) {
-            if (fabs(cases[i].v) < 1e15 || isinf(cases[i].v) || isnan(cases[i].v))
-                assert_string_equal(b.data, cases[i].text);
-        } else {
-            /* Whatever the spelling, it must read back to the same double. */
+        if (isnan(cases[i].v) || isinf(cases[i].v) || fabs(cases[i].v) < 1e15)
+            assert_string_equal(b.data, cases[i].text);
+        else /* huge values: any spelling that reads back to the same double */
             assert_true(strtod(b.data, NULL) == cases[i].v);
-        }
     }
     xp_buf_reset(&b);
     xp_expo_u64(&b, UINT64_MAX);
