@@ -7,8 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "buf.h"
-#include "clock.h"
+#include "base/buf.h"
+#include "base/clock.h"
 
 struct xp_http {
     CURL *curl;

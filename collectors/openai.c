@@ -8,7 +8,7 @@
 
 #include "collectors.h"
 #include "http_probe.h"
-#include "keys.h"
+#include "config/keys.h"
 #include "openai_models.h"
 
 #define OPENAI_DEFAULT_URL "https://api.openai.com/v1"

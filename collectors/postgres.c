@@ -15,10 +15,10 @@
 
 #include <libpq-fe.h>
 
-#include "clock.h"
+#include "base/clock.h"
 #include "collectors.h"
-#include "keys.h"
-#include "resolve.h"
+#include "config/keys.h"
+#include "engine/resolve.h"
 
 #define PG_SLICE_MS 100
 #define PG_DEFAULT_QUERY "SELECT 1"

@@ -18,11 +18,11 @@
 
 #include <hiredis/hiredis.h>
 
-#include "clock.h"
+#include "base/clock.h"
 #include "collectors.h"
-#include "keys.h"
+#include "config/keys.h"
 #include "redis_info.h"
-#include "resolve.h"
+#include "engine/resolve.h"
 
 /* INFO is about 5 KB; anything near this is not a redis answering our commands. */
 #define REDIS_REPLY_MAX (1024 * 1024)

@@ -7,7 +7,7 @@
 
 #include "collectors.h"
 #include "http_probe.h"
-#include "keys.h"
+#include "config/keys.h"
 #include "localstack_health.h"
 
 #define S3_URL_MAX 2048

@@ -9,12 +9,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "auth.h"
-#include "cli.h"
-#include "config.h"
-#include "http.h"
-#include "log.h"
-#include "runtime.h"
+#include "web/auth.h"
+#include "config/cli.h"
+#include "config/config.h"
+#include "web/http.h"
+#include "base/log.h"
+#include "engine/runtime.h"
 
 static xp_cli cli;
 static pthread_mutex_t reload_mu = PTHREAD_MUTEX_INITIALIZER;

@@ -15,9 +15,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "buf.h"
-#include "config.h"
-#include "render.h"
+#include "base/buf.h"
+#include "config/config.h"
+#include "expo/render.h"
 
 static unsigned long n_malloc, n_calloc, n_realloc, n_free;
 

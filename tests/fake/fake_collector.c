@@ -12,9 +12,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "clock.h"
+#include "base/clock.h"
 #include "collector.h"
-#include "keys.h"
+#include "config/keys.h"
 
 typedef struct fake_inst {
     char *script;

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "expo.h"
+#include "base/buf.h"
+#include "expo/expo.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

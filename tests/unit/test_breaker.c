@@ -6,7 +6,7 @@
 
 #include <cmocka.h>
 
-#include "breaker.h"
+#include "model/breaker.h"
 
 static xp_transition t;
 

@@ -15,9 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "level.h"
-#include "log.h"
+#include "config/config.h"
+#include "model/level.h"
+#include "base/log.h"
 
 #define SENTINEL "s3cr3t-SENTINEL-42"
 #define DEP "[dependency.db]\ncollector = postgres\ndsn = host=db\n" /* lines 1-3 */

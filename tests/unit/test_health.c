@@ -11,9 +11,9 @@
 
 #include <cmocka.h>
 
-#include "config.h"
-#include "health.h"
-#include "level.h"
+#include "config/config.h"
+#include "model/health.h"
+#include "model/level.h"
 
 static xp_config *cfg;
 

@@ -12,8 +12,8 @@
 
 #include <cmocka.h>
 
-#include "expo.h"
-#include "render.h"
+#include "expo/expo.h"
+#include "expo/render.h"
 
 static void label_and_help_escaping(void **state)
 {

@@ -15,8 +15,8 @@
 
 #include <cmocka.h>
 
-#include "clock.h"
-#include "resolve.h"
+#include "base/clock.h"
+#include "engine/resolve.h"
 
 static int resolve_in(const char *host, double seconds, char *addr, char *err, double *took)
 {

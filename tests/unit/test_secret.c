@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "secret.h"
+#include "base/secret.h"
 
 static void long_and_short_secrets(void **state)
 {

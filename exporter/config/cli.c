@@ -1,0 +1,90 @@
+#include "config/cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "base/log.h"
+
+const char xp_cli_usage[] =
+    "usage: resilience_exporter [--config.file=PATH] [--web.listen-address=HOST:PORT]\n"
+    "                           [--web.telemetry-path=/metrics] [--web.config.file=PATH]\n"
+    "                           [--log.level=debug|info|warn|error] [--log.format=logfmt|json]\n"
+    "                           [--config.check] [--version] [--help]\n";
+
+enum { F_STRING, F_LEVEL, F_FORMAT, F_BOOL };
+
+typedef struct flag {
+    const char *name;
+    int kind;
+    size_t offset;
+} flag;
+
+#define OFF(f) offsetof(xp_cli, f)
+static const flag flags[] = {
+    {"config.file", F_STRING, OFF(config_file)},
+    {"web.listen-address", F_STRING, OFF(listen_address)},
+    {"web.telemetry-path", F_STRING, OFF(telemetry_path)},
+    {"web.config.file", F_STRING, OFF(web_config_file)},
+    {"log.level", F_LEVEL, OFF(log_level)},
+    {"log.format", F_FORMAT, OFF(log_format)},
+    {"config.check", F_BOOL, OFF(config_check)},
+    {"version", F_BOOL, OFF(version)},
+    {"help", F_BOOL, OFF(help)},
+};
+
+int xp_cli_parse(int argc, char *const *argv, xp_cli *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    out->log_level = out->log_format = -1;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "-h") == 0) {
+            out->help = 1;
+            continue;
+        }
+        if (strncmp(arg, "--", 2) != 0) {
+            snprintf(err, errlen, "unexpected argument \"%s\"", arg);
+            return -1;
+        }
+        arg += 2;
+        const char *eq = strchr(arg, '=');
+        size_t nlen = eq ? (size_t)(eq - arg) : strlen(arg);
+        const flag *f = NULL;
+        for (size_t k = 0; k < sizeof(flags) / sizeof(flags[0]); k++)
+            if (strlen(flags[k].name) == nlen && strncmp(flags[k].name, arg, nlen) == 0)
+                f = &flags[k];
+        if (!f) {
+            snprintf(err, errlen, "unknown flag --%.*s", (int)(nlen > 64 ? 64 : nlen), arg);
+            return -1;
+        }
+        void *field = (char *)out + f->offset;
+        if (f->kind == F_BOOL) {
+            if (eq && strcmp(eq + 1, "true") != 0 && strcmp(eq + 1, "false") != 0) {
+                snprintf(err, errlen, "flag --%s takes no value", f->name);
+                return -1;
+            }
+            *(int *)field = !eq || strcmp(eq + 1, "true") == 0;
+            continue;
+        }
+        const char *value = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        if (!value) {
+            snprintf(err, errlen, "flag --%s needs a value", f->name);
+            return -1;
+        }
+        if (f->kind == F_STRING) {
+            if (!*value) {
+                snprintf(err, errlen, "flag --%s needs a value", f->name);
+                return -1;
+            }
+            *(const char **)field = value;
+        } else {
+            int v = f->kind == F_LEVEL ? xp_log_level_parse(value) : xp_log_format_parse(value);
+            if (v < 0) {
+                snprintf(err, errlen, "flag --%s: bad value \"%.64s\"", f->name, value);
+                return -1;
+            }
+            *(int *)field = v;
+        }
+    }
+    return 0;
+}
