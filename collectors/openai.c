@@ -18,12 +18,12 @@ enum { OPENAI_D_REQUESTS, OPENAI_D_TOKENS, OPENAI_D_COUNT };
 
 static const xp_detail_def openai_details[OPENAI_D_COUNT] = {
     [OPENAI_D_REQUESTS] =
-        {"openai_ratelimit_remaining_requests",
+        {"dependency_openai_ratelimit_remaining_requests",
          "Requests left in the OpenAI rate-limit window (x-ratelimit-remaining-requests "
          "of the last probe); values come from background probes.",
          XP_METRIC_GAUGE},
     [OPENAI_D_TOKENS] =
-        {"openai_ratelimit_remaining_tokens",
+        {"dependency_openai_ratelimit_remaining_tokens",
          "Tokens left in the OpenAI rate-limit window (x-ratelimit-remaining-tokens "
          "of the last probe); values come from background probes.",
          XP_METRIC_GAUGE},

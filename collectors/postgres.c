@@ -32,16 +32,16 @@ enum { D_CONNECTIONS, D_MAX_CONNECTIONS, D_IN_RECOVERY, D_COUNT };
 
 static const xp_detail_def postgres_details[D_COUNT] = {
     [D_CONNECTIONS] =
-        {"pg_connections",
+        {"dependency_postgres_connections",
          "Sessions connected to a PostgreSQL database (sum of pg_stat_database.numbackends), "
          "from background probes.",
          XP_METRIC_GAUGE},
     [D_MAX_CONNECTIONS] =
-        {"pg_max_connections",
+        {"dependency_postgres_max_connections",
          "The PostgreSQL server's max_connections setting, from background probes.",
          XP_METRIC_GAUGE},
     [D_IN_RECOVERY] =
-        {"pg_in_recovery",
+        {"dependency_postgres_in_recovery",
          "1 when the PostgreSQL server is in recovery (a standby), 0 when it is a primary "
          "(pg_is_in_recovery()), from background probes.",
          XP_METRIC_GAUGE},

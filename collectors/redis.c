@@ -32,27 +32,27 @@
 enum { D_USED_MEMORY, D_MAXMEMORY, D_CLIENTS, D_HITS, D_MISSES, D_EVICTED, D_COUNT };
 
 static const xp_detail_def redis_details[D_COUNT] = {
-    [D_USED_MEMORY] = {"redis_used_memory_bytes",
+    [D_USED_MEMORY] = {"dependency_redis_used_memory_bytes",
                        "Memory allocated by Redis (INFO used_memory), from background probes.",
                        XP_METRIC_GAUGE},
     [D_MAXMEMORY] =
-        {"redis_maxmemory_bytes",
+        {"dependency_redis_maxmemory_bytes",
          "Redis maxmemory limit, 0 when unlimited (INFO maxmemory), from background probes.",
          XP_METRIC_GAUGE},
     [D_CLIENTS] =
-        {"redis_connected_clients",
+        {"dependency_redis_connected_clients",
          "Client connections open on Redis (INFO connected_clients), from background probes.",
          XP_METRIC_GAUGE},
     [D_HITS] =
-        {"redis_keyspace_hits_total",
+        {"dependency_redis_keyspace_hits_total",
          "Successful key lookups since Redis started (INFO keyspace_hits), from background probes.",
          XP_METRIC_COUNTER},
     [D_MISSES] =
-        {"redis_keyspace_misses_total",
+        {"dependency_redis_keyspace_misses_total",
          "Failed key lookups since Redis started (INFO keyspace_misses), from background probes.",
          XP_METRIC_COUNTER},
     [D_EVICTED] =
-        {"redis_evicted_keys_total",
+        {"dependency_redis_evicted_keys_total",
          "Keys evicted for the maxmemory limit since Redis started (INFO evicted_keys), from "
          "background probes.",
          XP_METRIC_COUNTER},

@@ -16,7 +16,7 @@
 
 typedef enum { XP_METRIC_GAUGE, XP_METRIC_COUNTER } xp_metric_type;
 
-/* A backend detail family such as pg_connections; the core adds the dependency label. */
+/* A backend detail family such as dependency_postgres_connections; the core adds the dependency label. */
 typedef struct xp_detail_def {
     const char *name;
     const char *help;

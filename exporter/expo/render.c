@@ -143,13 +143,13 @@ static void render_probes(const xp_snapshot *s, xp_buf *b)
     if (!any)
         return; /* probe_* series appear after the first probe */
 
-    xp_expo_header(b, "probe_success", "gauge",
+    xp_expo_header(b, "dependency_probe_success", "gauge",
                    "1 if the last probe that ran succeeded, else 0." FROM_PROBES);
     for (size_t i = 0; i < s->n_deps; i++)
         if (s->views[i].probed)
-            dep_sample(b, "probe_success", s->deps[i]->name, s->views[i].last_success);
+            dep_sample(b, "dependency_probe_success", s->deps[i]->name, s->views[i].last_success);
 
-    xp_expo_header(b, "probe_duration_seconds", "histogram",
+    xp_expo_header(b, "dependency_probe_duration_seconds", "histogram",
                    "Duration of probes, connect included." FROM_PROBES);
     for (size_t i = 0; i < s->n_deps; i++) {
         const xp_dep_view *v = &s->views[i];
@@ -161,20 +161,20 @@ static void render_probes(const xp_snapshot *s, xp_buf *b)
         uint64_t cum = 0;
         for (int k = 0; k < XP_BUCKET_COUNT; k++) {
             cum += v->bucket[k];
-            dep_sample_label(b, "probe_duration_seconds_bucket", s->deps[i]->name, "le", le[k],
+            dep_sample_label(b, "dependency_probe_duration_seconds_bucket", s->deps[i]->name, "le", le[k],
                              (double)cum);
         }
-        dep_sample_label(b, "probe_duration_seconds_bucket", s->deps[i]->name, "le", "+Inf",
+        dep_sample_label(b, "dependency_probe_duration_seconds_bucket", s->deps[i]->name, "le", "+Inf",
                          (double)v->count);
-        dep_sample(b, "probe_duration_seconds_sum", s->deps[i]->name, v->sum);
-        dep_sample(b, "probe_duration_seconds_count", s->deps[i]->name, (double)v->count);
+        dep_sample(b, "dependency_probe_duration_seconds_sum", s->deps[i]->name, v->sum);
+        dep_sample(b, "dependency_probe_duration_seconds_count", s->deps[i]->name, (double)v->count);
     }
 
-    xp_expo_header(b, "probe_last_timestamp_seconds", "gauge",
+    xp_expo_header(b, "dependency_probe_last_timestamp_seconds", "gauge",
                    "Unix time at which the last probe ended." FROM_PROBES);
     for (size_t i = 0; i < s->n_deps; i++)
         if (s->views[i].probed)
-            dep_sample(b, "probe_last_timestamp_seconds", s->deps[i]->name,
+            dep_sample(b, "dependency_probe_last_timestamp_seconds", s->deps[i]->name,
                        floor(s->views[i].last_timestamp * 1000) / 1000);
 }
 

@@ -100,11 +100,11 @@ def describe_exporter(s):
         for st in ("closed", "open", "half_open"):
             if value(s, "circuit_breaker_state", dependency=dep, state=st) == 1:
                 state = st
-        parts.append("%s: probe_success=%s breaker=%s score=%s" % (
-            dep, fmt_v(value(s, "probe_success", dependency=dep)), state,
+        parts.append("%s: dependency_probe_success=%s breaker=%s score=%s" % (
+            dep, fmt_v(value(s, "dependency_probe_success", dependency=dep)), state,
             fmt_v(value(s, "health_score", dependency=dep))))
     parts.append("level=%s" % fmt_v(value(s, "degradation_level")))
-    failing = any(value(s, "probe_success", dependency=d) == 0 for d in ("database", "redis"))
+    failing = any(value(s, "dependency_probe_success", dependency=d) == 0 for d in ("database", "redis"))
     return "; ".join(parts), failing
 
 
@@ -144,9 +144,9 @@ def start_subjects(b):
         raise RuntimeError("resilience_exporter /metrics answered %s" % status)
     text = body.decode()
     for dep in ("database", "redis", "s3", "openai"):
-        if value(parse(text), "probe_success", dependency=dep) != 1:
-            log("WARNING: resilience_exporter reports probe_success{dependency=%s} = %s" %
-                (dep, fmt_v(value(parse(text), "probe_success", dependency=dep))))
+        if value(parse(text), "dependency_probe_success", dependency=dep) != 1:
+            log("WARNING: resilience_exporter reports dependency_probe_success{dependency=%s} = %s" %
+                (dep, fmt_v(value(parse(text), "dependency_probe_success", dependency=dep))))
     body_path = os.path.join(L.WORK, "www", "metrics")
     os.makedirs(os.path.dirname(body_path))
     with open(body_path, "wb") as f:

@@ -198,7 +198,7 @@ class PrometheusE2E(xptest.Test):
         with open(kit.DASHBOARD) as f:
             dash = json.load(f)
         # every rule has been evaluated a few times and the rate windows hold several samples
-        xptest.wait_until(lambda: self.query('dependency:probe_duration_seconds:quantile_rate5m{quantile="0.5"}'),
+        xptest.wait_until(lambda: self.query('dependency:dependency_probe_duration_seconds:quantile_rate5m{quantile="0.5"}'),
                           40, interval=0.5, what="the latency recording rule to have data")
         errors = []
         for where, expr in self.all_exprs(dash):
@@ -224,7 +224,7 @@ class PrometheusE2E(xptest.Test):
         names = set()
         for _, expr in self.all_exprs(dash):
             names |= kit.metric_names(expr)
-        missing = [n for n in sorted(names) if not n.startswith("openai_")
+        missing = [n for n in sorted(names) if not n.startswith("dependency_openai_")
                    and not self.query('count({__name__="%s"})' % n)]
         assert not missing, "metrics used but not in Prometheus: %s" % missing
         firing = [a["labels"]["alertname"] for a in self.firing()]

@@ -1,6 +1,6 @@
 /* A collector that exists only in the test tree. Each probe reads a script file whose first
  * word says what to do, so tests drive the core (breakers, deadlines, scores) exactly:
- *   ok [MS [VALUE]]  succeed after MS milliseconds; VALUE becomes fake_value
+ *   ok [MS [VALUE]]  succeed after MS milliseconds; VALUE becomes dependency_fake_value
  *   fail [MESSAGE]   fail with MESSAGE
  *   hang             wait for the deadline (or cancellation), then fail: a frozen backend
  *   stuck MS         ignore the deadline, sleep MS, succeed: a collector that overruns
@@ -28,7 +28,7 @@ static const xp_key_def fake_keys[] = {
 };
 static const char *const fake_secrets[] = {"secret", NULL};
 static const xp_detail_def fake_details[] = {
-    {"fake_value", "A value the fake collector's script reports.", XP_METRIC_GAUGE},
+    {"dependency_fake_value", "A value the fake collector's script reports.", XP_METRIC_GAUGE},
 };
 
 static void *fake_create(void)

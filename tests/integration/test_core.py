@@ -103,7 +103,7 @@ class CoreTest(xptest.Test):
             # A collector that honours its deadline ends at the deadline.
             assert 0.29 <= h["hang"]["last_probe"]["duration_seconds"] < 0.45, h["hang"]
             m = e.metrics()
-            assert sample(m, "probe_success", dependency="stuck") == 0
+            assert sample(m, "dependency_probe_success", dependency="stuck") == 0
         finally:
             e.stop()
 
@@ -136,7 +136,7 @@ class CoreTest(xptest.Test):
             # Before its first probe a dependency counts as CLOSED and scores 100.
             m = e.metrics()
             assert sample(m, "health_score", dependency="slow") == 100
-            assert sample(m, "probe_success", dependency="slow") is None
+            assert sample(m, "dependency_probe_success", dependency="slow") is None
             wait_until(lambda: e.get("/-/ready")[0] == 200, 5, what="ready")
         finally:
             e.stop()
@@ -171,7 +171,7 @@ class CoreTest(xptest.Test):
             assert status == 200 and headers["Content-Type"].startswith("text/html")
             assert b'href="/metrics"' in page and b'href="/health"' in page and b"CLOSED" in page
             m = e.metrics()
-            assert sample(m, "fake_value", dependency="a") == 7
+            assert sample(m, "dependency_fake_value", dependency="a") == 7
         finally:
             e.stop()
 
@@ -195,14 +195,14 @@ class CoreTest(xptest.Test):
             for f in ("circuit_breaker_state", "circuit_breaker_consecutive_failures", "circuit_breaker_calls_total",
                       "circuit_breaker_transitions_total", "circuit_breaker_recovery_seconds",
                       "circuit_breaker_last_failure_timestamp_seconds", "health_score", "system_health_score",
-                      "degradation_level", "feature_availability", "probe_success", "probe_duration_seconds",
-                      "probe_last_timestamp_seconds", "dependency_info", "resilience_exporter_build_info",
+                      "degradation_level", "feature_availability", "dependency_probe_success", "dependency_probe_duration_seconds",
+                      "dependency_probe_last_timestamp_seconds", "dependency_info", "resilience_exporter_build_info",
                       "resilience_exporter_config_last_reload_successful", "process_cpu_seconds_total",
                       "process_resident_memory_bytes", "process_open_fds", "process_start_time_seconds"):
                 assert f in families, f
             for fam in ("closed", "open"), ("open", "half_open"), ("half_open", "closed"), ("half_open", "open"):
                 assert sample(m, "circuit_breaker_transitions_total", dependency="a", **{"from": fam[0], "to": fam[1]}) == 0
-            assert sample(m, "probe_duration_seconds_bucket", dependency="a", le="+Inf") == sample(m, "probe_duration_seconds_count", dependency="a")
+            assert sample(m, "dependency_probe_duration_seconds_bucket", dependency="a", le="+Inf") == sample(m, "dependency_probe_duration_seconds_count", dependency="a")
             assert "background probes" in text.split("# HELP health_score", 1)[1].split("\n", 1)[0]
         finally:
             e.stop()

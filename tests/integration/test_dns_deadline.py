@@ -219,12 +219,12 @@ exec unshare --mount --propagation private /bin/sh -c 'mount --bind "$0" /etc/re
                 for _, d, err in seen:
                     assert err and re.fullmatch(r"timed out after \d+ ms resolving %s" % re.escape(host), err), err
                     assert TIMEOUT - 0.05 <= d <= TIMEOUT + SLACK, "probe of %s took %.3fs" % (dep, d)
-                count = xptest.sample(m, "probe_duration_seconds_count", dependency=dep)
-                total = xptest.sample(m, "probe_duration_seconds_sum", dependency=dep)
-                le1 = xptest.sample(m, "probe_duration_seconds_bucket", dependency=dep, le="1")
+                count = xptest.sample(m, "dependency_probe_duration_seconds_count", dependency=dep)
+                total = xptest.sample(m, "dependency_probe_duration_seconds_sum", dependency=dep)
+                le1 = xptest.sample(m, "dependency_probe_duration_seconds_bucket", dependency=dep, le="1")
                 assert count >= 4 and le1 == count, (dep, count, le1)
                 assert total / count <= TIMEOUT + SLACK, (dep, total / count)
-                assert xptest.sample(m, "probe_success", dependency=dep) == 0
+                assert xptest.sample(m, "dependency_probe_success", dependency=dep) == 0
                 # The lookups did go to the DNS server: the deadline, not some other failure,
                 # ended these probes.
                 assert self.dns.seen(host) >= 1, (host, self.dns.queries[-10:])

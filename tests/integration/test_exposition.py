@@ -23,16 +23,16 @@ class ExpositionTest(xptest.Test):
         s = xptest.sample
         assert s(m, "dependency_info", dependency="cache", collector="redis", target='unix:/tmp/a "b"\\c\nd') == 1
         assert s(m, "circuit_breaker_recovery_seconds", dependency="database") == 8
-        assert s(m, "probe_duration_seconds_bucket", dependency="database", le="0.01") == 10
-        assert s(m, "probe_duration_seconds_bucket", dependency="database", le="+Inf") == 14
-        assert s(m, "probe_duration_seconds_sum", dependency="database") == 32.08
+        assert s(m, "dependency_probe_duration_seconds_bucket", dependency="database", le="0.01") == 10
+        assert s(m, "dependency_probe_duration_seconds_bucket", dependency="database", le="+Inf") == 14
+        assert s(m, "dependency_probe_duration_seconds_sum", dependency="database") == 32.08
         assert s(m, "system_health_score") == 33.333333333333336
 
     def test_histogram_buckets_are_cumulative(self):
         m = xptest.parse_metrics(self.text())
         for dep in ("database", "cache"):
             buckets = sorted(((float(dict(k[1])["le"]), v) for k, v in m.items()
-                              if k[0] == "probe_duration_seconds_bucket" and dict(k[1])["dependency"] == dep))
+                              if k[0] == "dependency_probe_duration_seconds_bucket" and dict(k[1])["dependency"] == dep))
             values = [v for _, v in buckets]
             assert values == sorted(values), (dep, buckets)
             assert buckets[-1][0] == float("inf")

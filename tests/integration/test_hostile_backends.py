@@ -231,7 +231,7 @@ class HostileBackendsTest(xptest.Test):
                     worst[name] = max(worst.get(name, 0), lp["duration_seconds"])
                     errors[name] = lp.get("error")
                     assert errors[name], (name, h[name])
-                    assert xptest.sample(m, "probe_success", dependency=name) == 0
+                    assert xptest.sample(m, "dependency_probe_success", dependency=name) == 0
                 if r + 1 < rounds:
                     try:
                         wait_until(lambda: all_probed(r + 2), 6, what="probe round %d" % (r + 2))

@@ -87,7 +87,7 @@ class OpenAITest(xptest.Test):
             h = ex.wait_health(lambda h: dep(h)["last_probe"] is not None, 10, "the first probe")
             assert dep(h)["last_probe"]["success"] is True, dep(h)
             m = ex.metrics()
-            assert xptest.sample(m, "probe_success", dependency="openai") == 1
+            assert xptest.sample(m, "dependency_probe_success", dependency="openai") == 1
             assert xptest.sample(m, "circuit_breaker_state", dependency="openai", state="closed") == 1
             assert xptest.sample(m, "health_score", dependency="openai") == 100
             assert xptest.sample(m, "feature_availability", feature="ai") == 1
@@ -105,7 +105,7 @@ class OpenAITest(xptest.Test):
         try:
             h = ex.wait_health(lambda h: dep(h)["last_probe"] is not None, 10, "the first probe")
             assert dep(h)["last_probe"]["error"] == "HTTP 401 unauthorized (check api_key)", dep(h)
-            assert xptest.sample(ex.metrics(), "probe_success", dependency="openai") == 0
+            assert xptest.sample(ex.metrics(), "dependency_probe_success", dependency="openai") == 0
             self.assert_no_secret(ex)
         finally:
             self.stop_live()
@@ -155,15 +155,15 @@ class OpenAITest(xptest.Test):
             ex.wait_health(succeeded, 10, "a first success")
             text = ex.metrics_text()
             m = xptest.parse_metrics(text)
-            assert xptest.sample(m, "openai_ratelimit_remaining_requests", dependency="openai") == 9999
-            assert xptest.sample(m, "openai_ratelimit_remaining_tokens", dependency="openai") == 29999994
-            assert "# TYPE openai_ratelimit_remaining_requests gauge" in text
-            assert "# TYPE openai_ratelimit_remaining_tokens gauge" in text
+            assert xptest.sample(m, "dependency_openai_ratelimit_remaining_requests", dependency="openai") == 9999
+            assert xptest.sample(m, "dependency_openai_ratelimit_remaining_tokens", dependency="openai") == 29999994
+            assert "# TYPE dependency_openai_ratelimit_remaining_requests gauge" in text
+            assert "# TYPE dependency_openai_ratelimit_remaining_tokens gauge" in text
             # OpenAI sends the headers with its 429s too: the gauges still come through.
             llm.set_status(429)
             ex.wait_health(last_error_is("HTTP 429 rate limited"), 5, "the 429 text")
             m = ex.metrics()
-            assert xptest.sample(m, "openai_ratelimit_remaining_requests", dependency="openai") == 9999
+            assert xptest.sample(m, "dependency_openai_ratelimit_remaining_requests", dependency="openai") == 9999
             code, out = xptest.promtool_check(ex.metrics_text())
             assert code == 0, out
             self.assert_no_secret(ex)

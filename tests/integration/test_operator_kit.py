@@ -37,20 +37,20 @@ CORE_METRICS = {
     "circuit_breaker_state", "circuit_breaker_consecutive_failures", "circuit_breaker_calls_total",
     "circuit_breaker_transitions_total", "circuit_breaker_recovery_seconds",
     "circuit_breaker_last_failure_timestamp_seconds", "health_score", "system_health_score",
-    "degradation_level", "feature_availability", "probe_success", "probe_duration_seconds",
-    "probe_last_timestamp_seconds", "dependency_info", "resilience_exporter_build_info",
+    "degradation_level", "feature_availability", "dependency_probe_success", "dependency_probe_duration_seconds",
+    "dependency_probe_last_timestamp_seconds", "dependency_info", "resilience_exporter_build_info",
     "resilience_exporter_config_last_reload_successful",
 }
 PROCESS_METRICS = {"process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds",
                    "process_start_time_seconds"}
 # ... and the backend detail, present once a probe of that collector succeeded.
 DETAIL_METRICS = {
-    "pg_connections", "pg_max_connections", "pg_in_recovery",
-    "redis_used_memory_bytes", "redis_maxmemory_bytes", "redis_connected_clients",
-    "redis_keyspace_hits_total", "redis_keyspace_misses_total", "redis_evicted_keys_total",
-    "openai_ratelimit_remaining_requests", "openai_ratelimit_remaining_tokens",
+    "dependency_postgres_connections", "dependency_postgres_max_connections", "dependency_postgres_in_recovery",
+    "dependency_redis_used_memory_bytes", "dependency_redis_maxmemory_bytes", "dependency_redis_connected_clients",
+    "dependency_redis_keyspace_hits_total", "dependency_redis_keyspace_misses_total", "dependency_redis_evicted_keys_total",
+    "dependency_openai_ratelimit_remaining_requests", "dependency_openai_ratelimit_remaining_tokens",
 }
-HISTOGRAMS = {"probe_duration_seconds"}
+HISTOGRAMS = {"dependency_probe_duration_seconds"}
 EMITTED = CORE_METRICS | PROCESS_METRICS | DETAIL_METRICS | {
     h + s for h in HISTOGRAMS for s in ("_bucket", "_sum", "_count")}
 # Label names the exporter puts on its series (SPEC 6), the ones Prometheus adds, and the
@@ -314,7 +314,7 @@ class OperatorKit(xptest.Test):
         assert not bad, "names the exporter does not emit:\n" + "\n".join(bad)
         # the dashboard shows every backend detail metric
         dash_names = set().union(*(metric_names(e) for _, e in dashboard_exprs()))
-        # (probe_duration_seconds through the recording rule of its quantiles)
+        # (dependency_probe_duration_seconds through the recording rule of its quantiles)
         missing = (DETAIL_METRICS | CORE_METRICS - HISTOGRAMS) - dash_names
         assert not missing, "metrics missing from the dashboard: %s" % sorted(missing)
 

@@ -10,7 +10,7 @@ import xptest
 
 SECRET = "pg-SENTINEL-s3cret"
 WRONG = "pg-SENTINEL-wr0ng"
-MAX_CONNECTIONS = 37  # distinctive, so pg_max_connections cannot match by accident
+MAX_CONNECTIONS = 37  # distinctive, so dependency_postgres_max_connections cannot match by accident
 TIMEOUT = 0.5
 THRESHOLD = 3
 
@@ -96,15 +96,15 @@ class PostgresTest(xptest.Test):
             assert dep(h)["last_probe"]["error"] is None
             assert dep(h)["state"] == "closed" and dep(h)["health_score"] == 100, dep(h)
             m = ex.metrics()
-            assert xptest.sample(m, "probe_success", dependency="database") == 1
+            assert xptest.sample(m, "dependency_probe_success", dependency="database") == 1
             assert state_of(m) == "closed"
             assert xptest.sample(m, "health_score", dependency="database") == 100
             # What the server itself says, not just "some number".
             assert int(self.pg.sql("SHOW max_connections")) == MAX_CONNECTIONS
-            assert xptest.sample(m, "pg_max_connections", dependency="database") == MAX_CONNECTIONS
-            conns = xptest.sample(m, "pg_connections", dependency="database")
+            assert xptest.sample(m, "dependency_postgres_max_connections", dependency="database") == MAX_CONNECTIONS
+            conns = xptest.sample(m, "dependency_postgres_connections", dependency="database")
             assert conns is not None and 1 <= conns <= MAX_CONNECTIONS, conns
-            assert xptest.sample(m, "pg_in_recovery", dependency="database") == 0
+            assert xptest.sample(m, "dependency_postgres_in_recovery", dependency="database") == 0
             assert xptest.sample(m, "dependency_info", dependency="database", collector="postgres",
                                  target="127.0.0.1:%d" % self.pg.port) == 1
             # The connection is kept between probes: one session, not one per probe.
@@ -112,7 +112,7 @@ class PostgresTest(xptest.Test):
             n = int(self.pg.sql("SELECT count(*) FROM pg_stat_activity WHERE usename = 'app'"))
             assert n == 1, "exporter holds %d sessions" % n
             text = ex.metrics_text()
-            for fam in ("pg_connections", "pg_max_connections", "pg_in_recovery"):
+            for fam in ("dependency_postgres_connections", "dependency_postgres_max_connections", "dependency_postgres_in_recovery"):
                 assert "# HELP %s " % fam in text and "# TYPE %s gauge" % fam in text, fam
             self.assert_no_secret(ex)
         finally:
@@ -128,7 +128,7 @@ class PostgresTest(xptest.Test):
             # Opened by exactly failure_threshold failures, each one a probe that ran.
             assert calls(m, "failure") == THRESHOLD, calls(m, "failure")
             assert transitions(m, "closed", "open") == 1
-            assert xptest.sample(m, "probe_success", dependency="database") == 0
+            assert xptest.sample(m, "dependency_probe_success", dependency="database") == 0
             h = ex.health()
             assert dep(h)["last_probe"]["error"] == "connection refused", dep(h)["last_probe"]
             assert dep(h)["health_score"] == 0 and h["status"] == "emergency", h
@@ -142,8 +142,8 @@ class PostgresTest(xptest.Test):
             assert transitions(m, "half_open", "closed") == 1
             assert transitions(m, "half_open", "open") == 0
             assert calls(m, "rejected") >= 1  # ticks skipped while OPEN
-            assert xptest.sample(m, "probe_success", dependency="database") == 1
-            assert xptest.sample(m, "pg_max_connections", dependency="database") == MAX_CONNECTIONS
+            assert xptest.sample(m, "dependency_probe_success", dependency="database") == 1
+            assert xptest.sample(m, "dependency_postgres_max_connections", dependency="database") == MAX_CONNECTIONS
             self.assert_no_secret(ex)
         finally:
             if not self.pg.running():
@@ -175,8 +175,8 @@ class PostgresTest(xptest.Test):
                 # The probe ended at its deadline, neither early nor late.
                 assert TIMEOUT - 0.05 <= lp["duration_seconds"] <= TIMEOUT + 0.2, lp
                 # Every probe of this run ended within the 1 s bucket: none waited on the server.
-                count = xptest.sample(opened, "probe_duration_seconds_count", dependency="database")
-                le1 = xptest.sample(opened, "probe_duration_seconds_bucket", dependency="database", le="1")
+                count = xptest.sample(opened, "dependency_probe_duration_seconds_count", dependency="database")
+                le1 = xptest.sample(opened, "dependency_probe_duration_seconds_bucket", dependency="database", le="1")
                 assert count == le1 and count >= THRESHOLD + 1, (count, le1)
                 # Keep scraping through the rest of the freeze (OPEN: no probes, but still frozen).
                 for _ in range(20):
@@ -198,7 +198,7 @@ class PostgresTest(xptest.Test):
             assert dep(h)["last_probe"]["success"] is False
             assert err == 'password authentication failed for user "app"', err
             assert dep(h)["last_error"]["message"] == err
-            assert xptest.sample(ex.metrics(), "probe_success", dependency="database") == 0
+            assert xptest.sample(ex.metrics(), "dependency_probe_success", dependency="database") == 0
             self.assert_no_secret(ex)
         finally:
             ex.stop()

@@ -114,21 +114,21 @@ class RedisTest(xptest.Test):
             assert good_probe(h), dep(h)
             assert dep(h)["state"] == "closed" and dep(h)["health_score"] == 100, dep(h)
             m = ex.metrics()
-            assert xptest.sample(m, "probe_success", dependency="cache") == 1
+            assert xptest.sample(m, "dependency_probe_success", dependency="cache") == 1
             assert state_of(m) == "closed"
             # The exact counts this test caused; the probe itself reads no keys.
-            assert detail(m, "redis_keyspace_hits_total") == 3, detail(m, "redis_keyspace_hits_total")
-            assert detail(m, "redis_keyspace_misses_total") == 2
-            assert detail(m, "redis_evicted_keys_total") == 0
-            assert detail(m, "redis_maxmemory_bytes") == MAXMEMORY
-            assert detail(m, "redis_connected_clients") >= 1
-            used = detail(m, "redis_used_memory_bytes")
+            assert detail(m, "dependency_redis_keyspace_hits_total") == 3, detail(m, "dependency_redis_keyspace_hits_total")
+            assert detail(m, "dependency_redis_keyspace_misses_total") == 2
+            assert detail(m, "dependency_redis_evicted_keys_total") == 0
+            assert detail(m, "dependency_redis_maxmemory_bytes") == MAXMEMORY
+            assert detail(m, "dependency_redis_connected_clients") >= 1
+            used = detail(m, "dependency_redis_used_memory_bytes")
             assert 100000 < used < MAXMEMORY, used
             assert xptest.sample(m, "dependency_info", dependency="cache", collector="redis",
                                  target=self.rd.address()) == 1
             text = ex.metrics_text()
-            for fam, kind in (("redis_used_memory_bytes", "gauge"), ("redis_keyspace_hits_total", "counter"),
-                              ("redis_evicted_keys_total", "counter"), ("redis_connected_clients", "gauge")):
+            for fam, kind in (("dependency_redis_used_memory_bytes", "gauge"), ("dependency_redis_keyspace_hits_total", "counter"),
+                              ("dependency_redis_evicted_keys_total", "counter"), ("dependency_redis_connected_clients", "gauge")):
                 assert "# TYPE %s %s" % (fam, kind) in text and "# HELP %s " % fam in text, fam
             # The connection is kept between probes: the exporter is one client, not one per probe.
             time.sleep(2.5)
@@ -147,7 +147,7 @@ class RedisTest(xptest.Test):
                                   interval=0.02, what="breaker open")
             assert calls(m, "failure") == THRESHOLD, calls(m, "failure")
             assert transitions(m, "closed", "open") == 1
-            assert xptest.sample(m, "probe_success", dependency="cache") == 0
+            assert xptest.sample(m, "dependency_probe_success", dependency="cache") == 0
             h = ex.health()
             assert dep(h)["last_probe"]["error"] == "connection refused", dep(h)["last_probe"]
             assert dep(h)["health_score"] == 0 and h["features"]["sessions"] is False, h
@@ -161,7 +161,7 @@ class RedisTest(xptest.Test):
             assert transitions(m, "half_open", "closed") == 1
             assert transitions(m, "half_open", "open") == 0
             assert calls(m, "rejected") >= 1
-            assert xptest.sample(m, "probe_success", dependency="cache") == 1
+            assert xptest.sample(m, "dependency_probe_success", dependency="cache") == 1
             assert ex.health()["features"]["sessions"] is True
             self.assert_no_secret(ex)
         finally:
@@ -191,8 +191,8 @@ class RedisTest(xptest.Test):
                 lp = dep(ex.health())["last_probe"]
                 assert lp["success"] is False and "timed out" in lp["error"], lp
                 assert TIMEOUT - 0.05 <= lp["duration_seconds"] <= TIMEOUT + 0.2, lp
-                count = xptest.sample(opened, "probe_duration_seconds_count", dependency="cache")
-                le1 = xptest.sample(opened, "probe_duration_seconds_bucket", dependency="cache", le="1")
+                count = xptest.sample(opened, "dependency_probe_duration_seconds_count", dependency="cache")
+                le1 = xptest.sample(opened, "dependency_probe_duration_seconds_bucket", dependency="cache", le="1")
                 assert count == le1 and count >= THRESHOLD + 1, (count, le1)
                 for _ in range(20):
                     scrape_times.append(timed_scrape(ex)[0])
@@ -233,7 +233,7 @@ class RedisTest(xptest.Test):
             assert good_probe(h), dep(h)
             m = ex.metrics()
             assert xptest.sample(m, "dependency_info", dependency="cache", collector="redis", target=address) == 1
-            assert detail(m, "redis_maxmemory_bytes") == MAXMEMORY
+            assert detail(m, "dependency_redis_maxmemory_bytes") == MAXMEMORY
             # The server sees our session as that user, on that db, over the socket.
             mine = [c for c in self.rd.command("CLIENT", "LIST").splitlines() if "user=prober" in c]
             assert len(mine) == 1 and " db=5 " in mine[0], mine

@@ -96,7 +96,7 @@ class S3Test(xptest.Test):
             assert dep(h)["last_probe"]["success"] is True, dep(h)
             assert dep(h)["last_probe"]["error"] is None
             m = ex.metrics()
-            assert xptest.sample(m, "probe_success", dependency="s3") == 1
+            assert xptest.sample(m, "dependency_probe_success", dependency="s3") == 1
             assert xptest.sample(m, "circuit_breaker_state", dependency="s3", state="closed") == 1
             assert xptest.sample(m, "health_score", dependency="s3") == 100
             assert xptest.sample(m, "system_health_score") == 100
@@ -117,7 +117,7 @@ class S3Test(xptest.Test):
             assert dep(h)["last_probe"]["success"] is False
             assert dep(h)["last_probe"]["error"] == "HTTP 403 access denied (check credentials)", dep(h)
             assert dep(h)["last_error"]["message"] == "HTTP 403 access denied (check credentials)"
-            assert xptest.sample(ex.metrics(), "probe_success", dependency="s3") == 0
+            assert xptest.sample(ex.metrics(), "dependency_probe_success", dependency="s3") == 0
             self.assert_no_secret(ex)
         finally:
             self.stop_live()

@@ -162,8 +162,8 @@ open_level = limited
                 for d in deps:
                     ok = sample(m, "circuit_breaker_calls_total", dependency=d, result="success")
                     bad = sample(m, "circuit_breaker_calls_total", dependency=d, result="failure")
-                    n = sample(m, "probe_duration_seconds_count", dependency=d)
-                    mean = sample(m, "probe_duration_seconds_sum", dependency=d) / n
+                    n = sample(m, "dependency_probe_duration_seconds_count", dependency=d)
+                    mean = sample(m, "dependency_probe_duration_seconds_sum", dependency=d) / n
                     summary.append("%s %d ok/%d failed, mean %.1f ms" % (d, ok, bad, mean * 1e3))
                     assert opens(m, d) == 0, d
                     assert ok >= seconds * 0.8, (d, ok)

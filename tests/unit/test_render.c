@@ -88,7 +88,7 @@ static int fixed_snapshot(xp_snapshot *s, xp_config *cfg, xp_dep_cfg *deps, xp_d
     views[0].sum = 0.08 + 4 * 8;
     for (int i = 0; i < XP_DETAIL_MAX; i++)
         views[0].detail[i] = views[1].detail[i] = NAN;
-    views[0].detail[0] = 7; /* pg_connections */
+    views[0].detail[0] = 7; /* dependency_postgres_connections */
 
     xp_breaker_init(&views[1].br, 5, 15, 2);
     views[1].probed = 1;
