@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "web/auth.h"
@@ -56,6 +57,12 @@ static xp_config *load_config(char *err, size_t errlen)
         xp_config_free(cfg);
         return NULL;
     }
+    if (strlen(cfg->telemetry_path) >= XP_TELEMETRY_PATH_MAX) {
+        snprintf(err, errlen, "telemetry path longer than %d characters",
+                 XP_TELEMETRY_PATH_MAX - 1);
+        xp_config_free(cfg);
+        return NULL;
+    }
     if (cli.log_level >= 0)
         cfg->log_level = cli.log_level;
     if (cli.log_format >= 0)
@@ -74,34 +81,73 @@ static void describe_tls(const xp_config *cfg, char *buf, size_t len)
              cfg->web.tls_key_file ? cfg->web.tls_key_file : "");
 }
 
-/* SIGHUP and POST /-/reload. A config that fails keeps the running one. */
+/* SIGHUP and POST /-/reload: all or nothing. Everything that can fail comes first (the
+ * config, the new runtime, the credentials' copies); only then do auth, logging, the
+ * telemetry path and the dependencies switch, none of which can fail any more. A reload that
+ * fails keeps everything as it was and says why. */
 static int reload(char *err, size_t errlen)
 {
     pthread_mutex_lock(&reload_mu);
     xp_config *cfg = load_config(err, errlen);
-    if (!cfg) {
-        xp_log(XP_LOG_ERROR, NULL, "reload failed, keeping the running config", "error", err, NULL);
-        xp_runtime_reload_result(0);
-        pthread_mutex_unlock(&reload_mu);
-        return -1;
-    }
-    if (xp_auth_configure(cfg->web.basic_auth_user, cfg->web.basic_auth_password_hash) != 0) {
-        snprintf(err, errlen, "out of memory");
-        xp_config_free(cfg);
-        xp_runtime_reload_result(0);
-        pthread_mutex_unlock(&reload_mu);
-        return -1;
-    }
-    xp_log_setup(cfg->log_level, cfg->log_format);
-    xp_http_set_telemetry_path(cfg->telemetry_path);
+    if (!cfg)
+        goto fail;
+    /* Read before the runtime takes cfg: after commit it may be freed by the next reload. */
+    int level = cfg->log_level, format = cfg->log_format;
+    char path[XP_TELEMETRY_PATH_MAX];
+    snprintf(path, sizeof(path), "%s", cfg->telemetry_path); /* length checked by load_config */
     char tls[sizeof(tls_files)];
     describe_tls(cfg, tls, sizeof(tls));
-    if (strcmp(cfg->listen_address, listen_address) != 0 || strcmp(tls, tls_files) != 0)
+    int restart_needed = strcmp(cfg->listen_address, listen_address) != 0 || strcmp(tls, tls_files) != 0;
+    char *user = NULL, *hash = NULL;
+    if (cfg->web.basic_auth_user && cfg->web.basic_auth_password_hash) {
+        user = strdup(cfg->web.basic_auth_user);
+        hash = strdup(cfg->web.basic_auth_password_hash);
+    }
+    int copied = !cfg->web.basic_auth_user || !cfg->web.basic_auth_password_hash || (user && hash);
+    xp_runtime_next *next = copied ? xp_runtime_prepare(cfg, err, errlen) : NULL;
+    if (!copied) {
+        xp_config_free(cfg);
+        snprintf(err, errlen, "out of memory");
+    }
+    /* Auth copies its strings, so it can still fail: before the commit, with the running
+     * runtime untouched, where giving up changes nothing. */
+    if (next && xp_auth_configure(user, hash) != 0) {
+        xp_runtime_discard(next);
+        next = NULL;
+        snprintf(err, errlen, "out of memory");
+    }
+    free(user);
+    if (hash) {
+        explicit_bzero(hash, strlen(hash));
+        free(hash);
+    }
+    if (!next)
+        goto fail;
+    xp_log_setup(level, format);
+    (void)xp_http_set_telemetry_path(path); /* fits: checked by load_config */
+    xp_runtime_commit(next);
+    if (restart_needed)
         xp_log(XP_LOG_WARN, NULL, "listen address and TLS files take effect only at restart", NULL);
-    xp_runtime_swap(cfg);
     xp_runtime_reload_result(1);
     pthread_mutex_unlock(&reload_mu);
     return 0;
+
+fail:
+    xp_log(XP_LOG_ERROR, NULL, "reload failed, keeping the running config", "error", err, NULL);
+    xp_runtime_reload_result(0);
+    pthread_mutex_unlock(&reload_mu);
+    return -1;
+}
+
+/* Each dependency may keep a connection open, so thousands of them need more descriptors
+ * than the usual soft limit of 1024: take what the hard limit allows, as Go programs do. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+        return;
+    rl.rlim_cur = rl.rlim_max;
+    (void)setrlimit(RLIMIT_NOFILE, &rl); /* best effort: the old limit still works */
 }
 
 int main(int argc, char **argv)
@@ -146,6 +192,7 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    raise_fd_limit();
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         xp_log(XP_LOG_ERROR, NULL, "cannot initialise libcurl", NULL);
         xp_config_free(cfg);
@@ -157,22 +204,38 @@ int main(int argc, char **argv)
         xp_log(XP_LOG_ERROR, NULL, "out of memory", NULL);
         return 1;
     }
-    xp_http_opts ho = {cfg->listen_address, cfg->telemetry_path, cfg->web.max_connections,
-                       cfg->web.tls_cert_file, cfg->web.tls_key_file};
-    if (xp_http_start(&ho, reload, err, sizeof(err)) != 0) {
-        xp_log(XP_LOG_ERROR, NULL, "cannot start HTTP server", "error", err, NULL);
-        xp_http_stop();
-        xp_config_free(cfg);
-        return 1;
-    }
     char ndeps[24];
     snprintf(ndeps, sizeof(ndeps), "%zu", cfg->n_deps);
     xp_log(XP_LOG_INFO, NULL, "starting resilience_exporter", "version", XP_VERSION, "revision",
            XP_REVISION, "config", cfg->path, "listen_address", listen_address, "tls",
            cfg->web.tls_cert_file ? "on" : "off", "dependencies", ndeps, NULL);
+    /* The runtime exists before anything can ask for a reload: the HTTP server (POST
+     * /-/reload) starts after it, and SIGHUP waits, blocked, for the loop below. */
+    xp_http_opts ho = {cfg->listen_address, cfg->telemetry_path, cfg->web.max_connections,
+                       cfg->web.tls_cert_file, cfg->web.tls_key_file};
+    char *tls_cert = cfg->web.tls_cert_file ? strdup(cfg->web.tls_cert_file) : NULL;
+    char *tls_key = cfg->web.tls_key_file ? strdup(cfg->web.tls_key_file) : NULL;
+    char *telemetry = strdup(cfg->telemetry_path);
+    if ((cfg->web.tls_cert_file && !tls_cert) || (cfg->web.tls_key_file && !tls_key) || !telemetry) {
+        xp_log(XP_LOG_ERROR, NULL, "out of memory", NULL);
+        return 1;
+    }
+    ho.listen_address = listen_address;
+    ho.telemetry_path = telemetry;
+    ho.tls_cert_file = tls_cert;
+    ho.tls_key_file = tls_key;
     if (xp_runtime_start(cfg, err, sizeof(err)) != 0) {
         xp_log(XP_LOG_ERROR, NULL, "cannot start probes", "error", err, NULL);
+        return 1;
+    }
+    int http_rc = xp_http_start(&ho, reload, err, sizeof(err));
+    free(tls_cert);
+    free(tls_key);
+    free(telemetry);
+    if (http_rc != 0) {
+        xp_log(XP_LOG_ERROR, NULL, "cannot start HTTP server", "error", err, NULL);
         xp_http_stop();
+        xp_runtime_stop(1.2);
         return 1;
     }
 

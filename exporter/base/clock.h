@@ -6,4 +6,8 @@
 double xp_clock_mono(void);
 double xp_clock_wall(void);
 
+/* Tests only: read both clocks from these functions instead (NULL = the real clock), so the
+ * engine runs on a fake clock. Set before any thread reads a clock. */
+void xp_clock_override(double (*mono)(void), double (*wall)(void));
+
 #endif

@@ -1,11 +1,9 @@
 #include "engine/dep.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "base/clock.h"
 #include "base/log.h"
@@ -16,7 +14,7 @@ const double xp_probe_buckets[XP_BUCKET_COUNT] = {.001, .0025, .005, .01, .025, 
 
 void (*xp_dep_on_change)(void);
 
-static void changed(void)
+void xp_dep_changed(void)
 {
     if (xp_dep_on_change)
         xp_dep_on_change();
@@ -27,21 +25,10 @@ xp_dep *xp_dep_create(xp_dep_cfg *cfg)
     xp_dep *d = calloc(1, sizeof(*d));
     if (!d)
         return NULL;
-    if (pthread_mutex_init(&d->mu, NULL) != 0)
-        goto fail_mu;
-    if (pthread_mutex_init(&d->wait_mu, NULL) != 0)
-        goto fail_wait_mu;
-    pthread_condattr_t ca;
-    if (pthread_condattr_init(&ca) != 0)
-        goto fail_cond;
-    /* Sleeps are measured on the monotonic clock so a wall-clock jump cannot skip probes. */
-    if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
-        pthread_cond_init(&d->wake, &ca) != 0) {
-        pthread_condattr_destroy(&ca);
-        goto fail_cond;
+    if (pthread_mutex_init(&d->mu, NULL) != 0) {
+        free(d);
+        return NULL;
     }
-    pthread_condattr_destroy(&ca);
-
     d->cfg = *cfg;
     cfg->name = NULL;
     cfg->inst = NULL;
@@ -51,15 +38,9 @@ xp_dep *xp_dep_create(xp_dep_cfg *cfg)
     d->v.last_success_latency = -1;
     for (size_t i = 0; i < XP_DETAIL_MAX; i++)
         d->v.detail[i] = NAN;
+    d->heap_index = SIZE_MAX;
+    d->start_transition = XP_T_NONE;
     return d;
-
-fail_cond:
-    pthread_mutex_destroy(&d->wait_mu);
-fail_wait_mu:
-    pthread_mutex_destroy(&d->mu);
-fail_mu:
-    free(d);
-    return NULL;
 }
 
 void xp_dep_free(xp_dep *d)
@@ -70,8 +51,6 @@ void xp_dep_free(xp_dep *d)
         d->cfg.collector->destroy(d->cfg.inst);
     free(d->cfg.name);
     free(d->cfg.fingerprint);
-    pthread_cond_destroy(&d->wake);
-    pthread_mutex_destroy(&d->wait_mu);
     pthread_mutex_destroy(&d->mu);
     free(d);
 }
@@ -83,7 +62,7 @@ void xp_dep_view_copy(xp_dep *d, xp_dep_view *out)
     pthread_mutex_unlock(&d->mu);
 }
 
-static void log_transition(const xp_dep *d, xp_transition t, const char *error)
+void xp_dep_log_transition(const xp_dep *d, xp_transition t, const char *error)
 {
     static const char *const msgs[XP_T_COUNT] = {"breaker opened", "breaker half-open, trying",
                                                  "breaker closed", "breaker reopened"};
@@ -96,26 +75,6 @@ static void log_transition(const xp_dep *d, xp_transition t, const char *error)
         xp_log(level, d->cfg.name, msgs[t], "from", from, "to", to, "error", error, NULL);
     else
         xp_log(level, d->cfg.name, msgs[t], "from", from, "to", to, NULL);
-}
-
-/* Sleeps until the monotonic time `until` or a stop request. Returns 1 when asked to stop. */
-static int sleep_until(xp_dep *d, double until)
-{
-    struct timespec ts;
-    ts.tv_sec = (time_t)until;
-    ts.tv_nsec = (long)((until - (double)ts.tv_sec) * 1e9);
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&d->wait_mu);
-    while (!atomic_load(&d->stop)) {
-        int rc = pthread_cond_timedwait(&d->wake, &d->wait_mu, &ts);
-        if (rc == ETIMEDOUT)
-            break;
-    }
-    pthread_mutex_unlock(&d->wait_mu);
-    return atomic_load(&d->stop);
 }
 
 /* An error text may quote bytes a hostile backend sent (libpq and hiredis do). Every page
@@ -148,8 +107,56 @@ static void clean_text(char *s)
     }
 }
 
-static void run_probe(xp_dep *d, double start)
+/* Records the outcome of one probe in the view the pages read, and logs what changed. The
+ * one place a probe's result enters the state. */
+static void record_result(xp_dep *d, int rc, const xp_probe *p, double end, double duration)
 {
+    double wall = xp_clock_wall();
+    xp_transition t;
+    int was_ok;
+    pthread_mutex_lock(&d->mu);
+    xp_dep_view *v = &d->v;
+    was_ok = !v->probed || v->last_success;
+    xp_breaker_record(&v->br, rc == 0, end, &t);
+    v->probed = 1;
+    v->last_success = rc == 0;
+    v->last_duration = duration;
+    v->last_timestamp = wall;
+    if (rc == 0) {
+        v->last_error[0] = '\0';
+        v->last_success_latency = duration;
+    } else {
+        snprintf(v->last_error, sizeof(v->last_error), "%s", p->err);
+        snprintf(v->failure_error, sizeof(v->failure_error), "%s", p->err);
+        v->failure_timestamp = wall;
+    }
+    size_t b = 0;
+    while (b < XP_BUCKET_COUNT && duration > xp_probe_buckets[b])
+        b++;
+    if (b < XP_BUCKET_COUNT)
+        v->bucket[b]++;
+    v->count++;
+    v->sum += duration;
+    memcpy(v->detail, p->detail, sizeof(v->detail));
+    pthread_mutex_unlock(&d->mu);
+    xp_dep_changed();
+
+    /* Log the first failure of a run and the recovery; repeats go to debug, as collectd's
+     * c_complain does, so an outage does not flood the log. */
+    if (rc != 0 && was_ok && t == XP_T_NONE)
+        xp_log(XP_LOG_WARN, d->cfg.name, "probe failed", "error", p->err, NULL);
+    else if (rc != 0)
+        xp_log(XP_LOG_DEBUG, d->cfg.name, "probe failed", "error", p->err, NULL);
+    else if (!was_ok && t == XP_T_NONE)
+        xp_log(XP_LOG_INFO, d->cfg.name, "probe succeeded again", NULL);
+    xp_dep_log_transition(d, t, rc != 0 ? p->err : NULL);
+}
+
+void xp_dep_probe(xp_dep *d)
+{
+    /* The deadline counts from when the probe really starts, so a probe that waited for a
+     * worker still gets its whole timeout. */
+    double start = xp_clock_mono();
     xp_probe p;
     memset(&p, 0, sizeof(p));
     p.deadline = start + d->cfg.timeout;
@@ -175,145 +182,5 @@ static void run_probe(xp_dep *d, double start)
     xp_secret_scrub_settings(p.err, d->cfg.fingerprint, d->cfg.collector->secret_keys);
     if (atomic_load(&d->stop))
         return; /* cut short by shutdown or reload: not the backend's fault */
-
-    double wall = xp_clock_wall();
-    xp_transition t;
-    int was_ok;
-    pthread_mutex_lock(&d->mu);
-    xp_dep_view *v = &d->v;
-    was_ok = !v->probed || v->last_success;
-    xp_breaker_record(&v->br, rc == 0, end, &t);
-    v->probed = 1;
-    v->last_success = rc == 0;
-    v->last_duration = duration;
-    v->last_timestamp = wall;
-    if (rc == 0) {
-        v->last_error[0] = '\0';
-        v->last_success_latency = duration;
-    } else {
-        snprintf(v->last_error, sizeof(v->last_error), "%s", p.err);
-        snprintf(v->failure_error, sizeof(v->failure_error), "%s", p.err);
-        v->failure_timestamp = wall;
-    }
-    size_t b = 0;
-    while (b < XP_BUCKET_COUNT && duration > xp_probe_buckets[b])
-        b++;
-    if (b < XP_BUCKET_COUNT)
-        v->bucket[b]++;
-    v->count++;
-    v->sum += duration;
-    memcpy(v->detail, p.detail, sizeof(v->detail));
-    pthread_mutex_unlock(&d->mu);
-    changed();
-
-    /* Log the first failure of a run and the recovery; repeats go to debug, as collectd's
-     * c_complain does, so an outage does not flood the log. */
-    if (rc != 0 && was_ok && t == XP_T_NONE)
-        xp_log(XP_LOG_WARN, d->cfg.name, "probe failed", "error", p.err, NULL);
-    else if (rc != 0)
-        xp_log(XP_LOG_DEBUG, d->cfg.name, "probe failed", "error", p.err, NULL);
-    else if (!was_ok && t == XP_T_NONE)
-        xp_log(XP_LOG_INFO, d->cfg.name, "probe succeeded again", NULL);
-    log_transition(d, t, rc != 0 ? p.err : NULL);
-}
-
-static void *worker(void *arg)
-{
-    xp_dep *d = arg;
-    double next = xp_clock_mono(); /* every dependency probes once at start */
-    while (!atomic_load(&d->stop)) {
-        pthread_mutex_lock(&d->mu);
-        double recovery = xp_breaker_recovery_at(&d->v.br);
-        pthread_mutex_unlock(&d->mu);
-        /* While OPEN, wake for the trial at the end of recovery_timeout even between ticks. */
-        double wake = (recovery > 0 && recovery < next) ? recovery : next;
-        if (sleep_until(d, wake))
-            break;
-        double now = xp_clock_mono();
-        int is_tick = now >= next;
-        xp_transition t;
-        pthread_mutex_lock(&d->mu);
-        int allowed;
-        if (!is_tick && (d->v.br.state != XP_OPEN || xp_breaker_recovery_at(&d->v.br) > now)) {
-            allowed = -1; /* woke before the tick and not for a due trial: spurious */
-        } else {
-            allowed = xp_breaker_allow(&d->v.br, now, &t);
-        }
-        pthread_mutex_unlock(&d->mu);
-        if (allowed < 0)
-            continue;
-        if (allowed) {
-            log_transition(d, t, NULL);
-            run_probe(d, now);
-        } else {
-            changed(); /* a rejected tick moves circuit_breaker_calls_total */
-        }
-        if (is_tick) {
-            /* Keep the grid: a probe that overran skips the ticks it missed, no burst. */
-            double after = xp_clock_mono();
-            next += d->cfg.interval;
-            if (next <= after)
-                next += d->cfg.interval * ceil((after - next) / d->cfg.interval + 1e-9);
-        }
-    }
-
-    pthread_mutex_lock(&d->wait_mu);
-    int detached = d->detached;
-    d->exited = 1;
-    pthread_mutex_unlock(&d->wait_mu);
-    if (detached)
-        xp_dep_free(d);
-    return NULL;
-}
-
-int xp_dep_start(xp_dep *d)
-{
-    int rc = pthread_create(&d->thread, NULL, worker, d);
-    if (rc != 0)
-        return -1;
-    d->started = 1;
-    return 0;
-}
-
-void xp_dep_signal_stop(xp_dep *d)
-{
-    pthread_mutex_lock(&d->wait_mu);
-    atomic_store(&d->stop, 1);
-    pthread_cond_broadcast(&d->wake);
-    pthread_mutex_unlock(&d->wait_mu);
-}
-
-void xp_dep_retire(xp_dep *d)
-{
-    if (!d->started) {
-        xp_dep_free(d);
-        return;
-    }
-    xp_dep_signal_stop(d);
-    pthread_mutex_lock(&d->wait_mu);
-    int exited = d->exited;
-    if (!exited) {
-        d->detached = 1;
-        pthread_detach(d->thread);
-    }
-    pthread_mutex_unlock(&d->wait_mu);
-    if (exited) {
-        pthread_join(d->thread, NULL);
-        xp_dep_free(d);
-    }
-}
-
-int xp_dep_join(xp_dep *d, double seconds)
-{
-    if (!d->started) {
-        xp_dep_free(d);
-        return 0;
-    }
-    xp_dep_signal_stop(d);
-    double until = xp_clock_wall() + seconds;
-    struct timespec ts = {(time_t)until, (long)((until - (double)(time_t)until) * 1e9)};
-    if (pthread_timedjoin_np(d->thread, NULL, &ts) != 0)
-        return -1;
-    xp_dep_free(d);
-    return 0;
+    record_result(d, rc, &p, end, duration);
 }

@@ -1,46 +1,55 @@
-/* The live state of one dependency and the thread that probes it.
+/* The live state of one dependency, and one probe of it from start to recorded result.
  *
- * Each dependency has its own thread, so a slow or frozen backend delays nobody else. The
- * thread holds `mu` only to publish results, never across a probe, so a scrape (which copies
- * the view under `mu`) never waits on a backend. */
+ * A dependency owns no thread: the scheduler (engine/scheduler.c) decides when it probes and
+ * hands the probe to a worker of the pool (engine/pool.c). The worker holds `mu` only to
+ * publish the result, never across the probe, so a scrape (which copies the view under
+ * `mu`) never waits on a backend. */
 #ifndef XP_DEP_H
 #define XP_DEP_H
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "collector.h"
 #include "config/config.h"
+#include "engine/pool.h"
+#include "engine/schedule.h"
 #include "model/snapshot.h"
 
 typedef struct xp_dep {
-    xp_dep_cfg cfg; /* owned: moved out of the xp_config it came from */
-    pthread_mutex_t mu;
+    xp_dep_cfg cfg; /* owned: moved out of the xp_config it came from; read-only after */
+    pthread_mutex_t mu; /* guards v; held only for memory work, never across I/O */
     xp_dep_view v;
 
-    pthread_t thread;
-    int started;
+    /* The probe's cancel flag: set when the dependency is retired by a reload or the
+     * exporter stops; a probe cut short this way records nothing. */
     atomic_int stop;
-    pthread_mutex_t wait_mu; /* guards the sleep, `exited` and `detached` */
-    pthread_cond_t wake;
-    int exited;
-    int detached;
+
+    /* Scheduling: guarded by the scheduler's lock (engine/scheduler.c), never by mu. */
+    xp_sched sched;
+    double due;        /* heap key: xp_sched_wake() when last armed */
+    size_t heap_index; /* SIZE_MAX when not in the heap */
+    int busy;          /* a probe of it is queued or running in the pool */
+    int retired;       /* dropped by a reload: freed as soon as it is not busy */
+    xp_transition start_transition; /* OPEN -> HALF_OPEN taken at dispatch, logged by the worker */
+    xp_pool_job job;
 } xp_dep;
 
 /* Takes over cfg's pointers (name, inst, fingerprint) and clears them in *cfg. */
 xp_dep *xp_dep_create(xp_dep_cfg *cfg);
-int xp_dep_start(xp_dep *d);
+void xp_dep_free(xp_dep *d);
 void xp_dep_view_copy(xp_dep *d, xp_dep_view *out);
-/* Asks the thread to stop (it ends its probe early where the collector can). */
-void xp_dep_signal_stop(xp_dep *d);
-/* A dependency dropped or changed by a reload: its thread frees it once its probe ends. */
-void xp_dep_retire(xp_dep *d);
-/* Waits up to `seconds` for the thread to end; frees d and returns 0 if it did. */
-int xp_dep_join(xp_dep *d, double seconds);
-void xp_dep_free(xp_dep *d); /* only for a dependency whose thread never started or ended */
+
+/* Runs one probe now (on the calling worker) and records its result. */
+void xp_dep_probe(xp_dep *d);
+
+/* Logs a breaker transition of d. */
+void xp_dep_log_transition(const xp_dep *d, xp_transition t, const char *error);
 
 /* Called after every state change a scrape could see (probe result, rejected tick). */
 extern void (*xp_dep_on_change)(void);
+void xp_dep_changed(void);
 
 #endif

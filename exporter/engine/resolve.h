@@ -22,6 +22,13 @@
 int xp_resolve(const char *host, const char *port, double deadline, const atomic_int *cancel,
                char *addr, size_t addrlen, char *err, size_t errlen);
 
+/* Lookups of the same host:port share one request while it is in flight and its answer for
+ * two seconds after; when every request slot is busy a caller waits for one until its
+ * deadline (never "too many lookups"). */
+
+/* How many lookups reached the resolver since start (for tests and measurements). */
+unsigned long xp_resolve_lookups(void);
+
 /* 1 when host is a numeric IPv4/IPv6 address (no lookup needed), else 0. */
 int xp_resolve_is_numeric(const char *host);
 

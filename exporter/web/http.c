@@ -24,7 +24,7 @@
 static struct MHD_Daemon *daemon_;
 static xp_http_reload_fn reload_fn;
 static pthread_mutex_t path_mu = PTHREAD_MUTEX_INITIALIZER;
-static char telemetry_path[256] = "/metrics";
+static char telemetry_path[XP_TELEMETRY_PATH_MAX] = "/metrics";
 static char *tls_cert, *tls_key;
 
 /* Fixed answers, made once and shared by every connection. */
@@ -141,17 +141,6 @@ static enum MHD_Result do_reload(struct MHD_Connection *c)
     return ret;
 }
 
-static int is_ready(void)
-{
-    xp_snapshot s;
-    memset(&s, 0, sizeof(s));
-    xp_runtime_lock();
-    int ready = xp_runtime_snapshot(&s) == 0 && s.ready;
-    xp_runtime_unlock();
-    xp_snapshot_free(&s);
-    return ready;
-}
-
 /* What the first call of a request decided, kept for the calls that carry its body. */
 static int request_passed; /* the request may go on to its page */
 
@@ -205,7 +194,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         return xp_respcache_queue(c, XP_PAGE_HEALTH, path);
     if (strcmp(url, "/") == 0)
         return xp_respcache_queue(c, XP_PAGE_STATUS, path);
-    int ready = is_ready();
+    int ready = xp_runtime_ready();
     return MHD_queue_response(c, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
                               fixed[ready ? R_READY : R_NOT_READY]);
 }

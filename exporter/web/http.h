@@ -4,6 +4,9 @@
 
 #include <stddef.h>
 
+/* Longest telemetry path plus its NUL; a longer one is a config error. */
+#define XP_TELEMETRY_PATH_MAX 256
+
 typedef struct xp_http_opts {
     const char *listen_address; /* ":9866", "127.0.0.1:9866", "[::1]:9866" */
     const char *telemetry_path;
