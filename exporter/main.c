@@ -152,6 +152,14 @@ static void raise_fd_limit(void)
 
 int main(int argc, char **argv)
 {
+    /* A SIGHUP that comes while the exporter starts is a reload for when it has started
+     * (SPEC section 3), not the end of the process: blocked from the first instruction, it
+     * waits for the sigwait loop. (SIGTERM stays deliverable until then, so a start-up that
+     * hangs can still be stopped.) */
+    sigset_t hup;
+    sigemptyset(&hup);
+    sigaddset(&hup, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &hup, NULL);
     char err[XP_CONFIG_ERR_MAX];
     if (xp_cli_parse(argc, argv, &cli, err, sizeof(err)) != 0) {
         fprintf(stderr, "resilience_exporter: error: %s\n%s", err, xp_cli_usage);

@@ -1,7 +1,8 @@
 /* An elastic pool of worker threads for blocking jobs (probes).
  *
- * A few workers stay warm; when a job is submitted and no worker is idle, a new one starts,
- * up to `cap`; a worker idle for `idle_seconds` beyond the warm ones exits. So memory
+ * A few workers stay warm; a job goes straight to the worker that went idle last, and when
+ * none is idle a new one starts, up to `cap`; a worker idle for `idle_seconds` beyond the
+ * warm ones exits. So memory
  * follows the jobs in flight, not the jobs there could be, and a job that blocks until its
  * deadline (a frozen backend) holds one worker while the others go on. Past the cap, jobs
  * wait in FIFO order for the next free worker.
@@ -23,10 +24,10 @@ typedef struct xp_pool_job {
 struct xp_pool_worker;
 
 typedef struct xp_pool {
-    pthread_mutex_t mu; /* guards every field below */
-    pthread_cond_t work;  /* a job was queued, or stop */
-    pthread_cond_t gone;  /* a worker exited */
-    xp_pool_job *head, *tail;
+    pthread_mutex_t mu;  /* guards every field below, and each worker's hand-over slot */
+    pthread_cond_t gone; /* a worker exited */
+    xp_pool_job *head, *tail; /* jobs no worker could take yet */
+    struct xp_pool_worker *idle_top; /* idle workers, the last one to go idle on top */
     size_t queued;
     size_t threads; /* workers alive */
     size_t idle;    /* workers waiting for a job */

@@ -138,6 +138,13 @@ static void next_free(xp_runtime_next *n)
     free(n);
 }
 
+/* The test build's fake binary replaces this (tests/fake/hooks.c) to make a reload run out
+ * of memory on demand; the exporter links this default, which never fails. */
+__attribute__((weak)) int xp_runtime_test_fail_prepare(void)
+{
+    return 0;
+}
+
 /* Everything a reload allocates, done before anything changes. ctl_mu held. */
 static xp_runtime_next *prepare(xp_config *cfg, const xp_runtime *prev, char *err,
                                 size_t errlen)
@@ -145,7 +152,7 @@ static xp_runtime_next *prepare(xp_config *cfg, const xp_runtime *prev, char *er
     size_t n = cfg->n_deps ? cfg->n_deps : 1;
     size_t n_prev = prev && prev->n_deps ? prev->n_deps : 1;
     name_index ix = {NULL, 0};
-    xp_runtime_next *next = calloc(1, sizeof(*next));
+    xp_runtime_next *next = xp_runtime_test_fail_prepare() ? NULL : calloc(1, sizeof(*next));
     if (!next)
         goto oom;
     next->fresh = calloc(n, 1);
@@ -208,16 +215,11 @@ static void commit(xp_runtime_next *next)
 
     /* No reader can reach the old runtime any more: retire what it held and nobody kept. */
     size_t retired = 0;
-    for (size_t j = 0; old && j < old->n_deps; j++) {
-        if (!next->kept[j]) {
-            xp_scheduler_retire(&sched, old->deps[j]);
-            retired++;
-        }
-    }
-    double now = xp_clock_mono();
-    for (size_t i = 0; i < rt->n_deps; i++)
-        if (next->fresh[i])
-            xp_scheduler_add(&sched, rt->deps[i], now);
+    for (size_t j = 0; old && j < old->n_deps; j++)
+        retired += !next->kept[j];
+    if (old)
+        xp_scheduler_retire(&sched, old->deps, old->n_deps, next->kept, 0);
+    xp_scheduler_add(&sched, rt->deps, rt->n_deps, next->fresh, 1, xp_clock_mono());
     runtime_free(old);
     bump();
     if (old) {
@@ -330,8 +332,7 @@ void xp_runtime_stop(double seconds)
         xp_log(XP_LOG_WARN, NULL, "probes still running at shutdown", "probes", n, NULL);
     }
     /* Frees every idle dependency; one still probing is freed by its worker, if ever. */
-    for (size_t i = 0; i < rt->n_deps; i++)
-        xp_scheduler_retire(&sched, rt->deps[i]);
+    xp_scheduler_retire(&sched, rt->deps, rt->n_deps, NULL, 0);
     runtime_free(rt);
     xp_scheduler_destroy(&sched);
     pthread_mutex_unlock(&ctl_mu);

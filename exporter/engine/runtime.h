@@ -53,6 +53,10 @@ int xp_runtime_ready(void);
 /* Bumped on every change a scrape could see; a cached body is valid while it holds. */
 unsigned long xp_runtime_version(void);
 
+/* Tests only (weak, 0 in the exporter): non-zero makes the next prepare fail as out of
+ * memory. */
+int xp_runtime_test_fail_prepare(void);
+
 /* For tests and measurements: the engine's worker pool and scheduler counters. */
 typedef struct xp_runtime_stats {
     size_t deps;

@@ -50,11 +50,15 @@ int xp_scheduler_init(xp_scheduler *s);
 int xp_scheduler_start(xp_scheduler *s, char *err, size_t errlen);
 /* Makes room in the heap for n dependencies, so add() cannot fail afterwards. 0 = ok. */
 int xp_scheduler_reserve(xp_scheduler *s, size_t n);
-/* A new dependency: its first probe is due at `now`. Needs room (reserve). */
-void xp_scheduler_add(xp_scheduler *s, xp_dep *d, double now);
-/* A dependency the runtime let go: cancels its probe and frees it once no probe of it is
- * queued or running (at once when idle). */
-void xp_scheduler_retire(xp_scheduler *s, xp_dep *d);
+/* New dependencies: the first probe of each is due at `now`. Takes deps[i] when mask is
+ * NULL or mask[i] == want; all under one lock, so a start of 10,000 does not fight the
+ * thread dispatching the first of them. Needs room (reserve). */
+void xp_scheduler_add(xp_scheduler *s, xp_dep *const *deps, size_t n, const unsigned char *mask,
+                      unsigned char want, double now);
+/* Dependencies the runtime lets go (same selection): each probe in flight is cancelled, and
+ * each dependency is freed once no probe of it is queued or running (at once when idle). */
+void xp_scheduler_retire(xp_scheduler *s, xp_dep *const *deps, size_t n,
+                         const unsigned char *mask, unsigned char want);
 /* The breaker of d changed outside a probe (a run-time mode): recompute its wake-up. */
 void xp_scheduler_reschedule(xp_scheduler *s, xp_dep *d);
 /* Handles everything due at `now` and returns the next wake-up (INFINITY when none). */
