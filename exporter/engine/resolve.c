@@ -1,49 +1,26 @@
-/* Deadline-bound name resolution on glibc's getaddrinfo_a.
+/* Deadline-bound name resolution: getaddrinfo on a thread of our own, watched by callers
+ * who wait at most until their deadline.
  *
- * The lookup runs on glibc's helper threads (GAI_NOWAIT); the caller looks at it with
- * gai_error() every few milliseconds until the answer, the deadline or the stop flag. A lookup
- * that outlives its caller cannot be stopped: gai_cancel only dequeues a request no helper has
- * started, and a running one (EAI_NOTCANCELED) goes on writing into its gaicb and allocating
- * ar_result until the resolver gives up.
+ * getaddrinfo() blocks for as long as the resolver takes, and nothing can interrupt it; so
+ * each lookup runs on a detached thread of its own, and the callers wait for its answer on a
+ * condition variable until their deadline or stop flag. A caller that gives up leaves the
+ * lookup running; the thread finishes when the resolver gives up (glibc: its timeout times
+ * its attempts), writes the answer into its slot and exits.
  *
- * Why not gai_suspend: in glibc 2.36 it links a waiter on its own stack into the request and,
- * after a timed-out wait, unlinks it only if the request's status still reads EAI_INPROGRESS.
- * The helper thread writes that status before it takes the lock to notify waiters, so a
- * timeout that coincides with the answer leaves a dangling stack pointer in glibc's list, which
- * the helper then follows (seen here under load as crashes and as glibc's notification record
- * leaked). Polling gai_error touches nothing of glibc's but the status word.
+ * Why not glibc's getaddrinfo_a: it starts its helper threads inside libc, where
+ * ThreadSanitizer cannot see them (the first allocation on one crashed every TSan run); it can
+ * only be polled safely (gai_suspend leaves a dangling waiter on its stack after a timeout in
+ * glibc 2.36); and a queued request cannot be cancelled without leaking. A thread per lookup
+ * costs one thread start per name every RES_TTL seconds at most, thanks to the sharing below.
  *
- * Ownership. Every request lives in a slot of a static pool, never on a caller's stack or in
- * memory the caller frees. Callers asking for the same name share the slot's lookup (each
- * holds a reference while it waits); a caller that gives up drops its reference and leaves,
- * and a lookup nobody waits for any more stays PENDING until glibc has finished with it. Then
- * whoever looks next (any caller, under pool_mu) harvests it: the answer is copied into the
- * slot as a numeric address or an error code, ar_result freed, and the slot becomes DONE.
- * "Finished" is gai_cancel() answering EAI_ALLDONE for a request whose result is in: glibc
- * then no longer lists the request, and since that answer is read under glibc's request
- * mutex, every write of the helper thread happened before it.
- *
- * Sharing. A DONE slot keeps its answer for RES_TTL seconds: a name asked for again within
- * that time (300 dependencies on one host at start-up, or each of them every interval) is
- * answered from it without a lookup, and while a lookup of that name is in flight, new
- * callers wait on the same one. A DONE slot is reused for another name when no free slot is
- * left (the oldest first), so the cache never blocks a lookup.
- *
- * A full pool. When all slots hold lookups in flight, a caller waits (polling, like a lookup)
- * for a slot until its deadline or stop flag: a burst of distinct names queues, and only a
- * caller whose deadline passes while waiting fails, with "timed out".
- *
- * Why not gai_cancel on timeout: for a request still queued it succeeds, but glibc (2.36)
- * then never returns that request's list entry nor frees the notification record
- * getaddrinfo_a allocated for it, so every cancel would leak. Never cancelling means an
- * abandoned queued lookup still runs later; the pool's size bounds how many can pile up.
- *
- * Why a pool rather than a heap request freed by a SIGEV_THREAD notification: when
- * getaddrinfo_a fails, glibc may or may not still run the request and may or may not call the
- * notification (EAI_AGAIN: queued, never notified; EAI_SYSTEM: not queued, notified anyway),
- * so a notification cannot be trusted to own the memory. SIGEV_NONE plus reaping has no such
- * case, creates no thread per lookup, and anything not yet reaped at exit stays reachable from
- * the pool. */
+ * Slots. Every lookup lives in a slot of a static pool; the pool's size bounds the lookups in
+ * flight (and so the threads a hanging resolver can hold). Callers asking for the same
+ * host:port share the slot's lookup while it is in flight and its answer for RES_TTL seconds
+ * after (300 dependencies on one host at start-up cost one lookup, not 300). A DONE slot is
+ * reused for another name when no free slot is left, the oldest first, so the cache never
+ * blocks a lookup. When every slot holds a lookup in flight, a caller waits for one until its
+ * deadline: a burst of distinct names queues, and only a caller whose deadline passes fails,
+ * with "timed out". */
 #include <errno.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -60,7 +37,7 @@
 #define RES_SLOTS 64
 #define RES_NAME_MAX 256 /* a DNS name is at most 253 characters, plus a trailing dot */
 #define RES_SERV_MAX 32
-#define RES_POLL_MAX_MS 10 /* longest wait between looks at the request and the stop flag */
+#define RES_POLL_MAX_MS 10 /* longest wait between looks at the stop flag */
 #define RES_TTL 2.0        /* seconds an answer is shared with later callers */
 /* Longest host name quoted in an error, so the reason itself always fits. */
 #define RES_QUOTE "%.120s"
@@ -69,31 +46,39 @@
 
 enum { SLOT_FREE = 0, SLOT_PENDING, SLOT_DONE };
 
+/* Every field under pool_mu, except name and service, which a PENDING slot's lookup thread
+ * reads without it: they are written before the thread starts and not again until the slot
+ * is DONE. */
 typedef struct res_slot {
-    int state;     /* under pool_mu, like every field but cb while PENDING */
-    int refs;      /* callers waiting on this lookup */
-    int queued;    /* getaddrinfo_a accepted the request: glibc may hold the gaicb */
-    int rc;        /* DONE: 0, a gai error, or RES_NO_ADDRESS */
+    int state;
+    int refs;       /* callers waiting on this lookup */
+    int rc;         /* DONE: 0, a gai error, or RES_NO_ADDRESS */
+    int sys_errno;  /* DONE with EAI_SYSTEM */
     double done_at; /* DONE: monotonic time of the answer */
     char addr[XP_RESOLVE_ADDR_MAX]; /* DONE with rc 0 */
-    struct gaicb cb;
-    struct addrinfo hints;
     char name[RES_NAME_MAX];
     char service[RES_SERV_MAX];
 } res_slot;
 
 static res_slot pool[RES_SLOTS];
 static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
-static unsigned long lookups; /* getaddrinfo_a requests made; under pool_mu */
+static pthread_cond_t pool_cv; /* a lookup finished; on the monotonic clock */
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+static int pool_cv_ok;
+static unsigned long lookups; /* lookups started; under pool_mu */
 
-/* 1 when glibc has let go of the slot's gaicb for good (see the top of the file). */
-static int slot_settled(res_slot *s)
+/* Lookup threads read /etc/hosts or talk to a DNS server, nothing deeper: glibc's NSS and
+ * resolver fit in a fraction of this. */
+#define LOOKUP_STACK (256 * 1024)
+
+static void pool_init(void)
 {
-    if (!s->queued)
-        return 1;
-    if (gai_error(&s->cb) == EAI_INPROGRESS)
-        return 0;
-    return gai_cancel(&s->cb) == EAI_ALLDONE;
+    pthread_condattr_t ca;
+    if (pthread_condattr_init(&ca) != 0)
+        return;
+    pool_cv_ok = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
+                 pthread_cond_init(&pool_cv, &ca) == 0;
+    pthread_condattr_destroy(&ca);
 }
 
 /* The first IPv4/IPv6 address of ai as a numeric string. */
@@ -109,20 +94,45 @@ static int first_address(const struct addrinfo *ai, char *addr, size_t addrlen)
     return -1;
 }
 
-/* A PENDING slot whose lookup glibc has finished becomes DONE with its answer. pool_mu held. */
-static void slot_harvest(res_slot *s, double now)
+static int all_digits(const char *s)
 {
-    if (s->state != SLOT_PENDING || !slot_settled(s))
-        return;
-    s->rc = s->queued ? gai_error(&s->cb) : EAI_SYSTEM;
-    if (s->rc == 0 && first_address(s->cb.ar_result, s->addr, sizeof(s->addr)) != 0)
-        s->rc = RES_NO_ADDRESS;
-    if (s->cb.ar_result)
-        freeaddrinfo(s->cb.ar_result);
-    memset(&s->cb, 0, sizeof(s->cb));
-    s->queued = 0;
+    if (!*s)
+        return 0;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return 0;
+    return 1;
+}
+
+static void *lookup_main(void *arg)
+{
+    res_slot *s = arg;
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_ADDRCONFIG;
+    const char *service = s->service[0] ? s->service : NULL;
+    if (service && all_digits(service))
+        hints.ai_flags |= AI_NUMERICSERV; /* no /etc/services lookup for a number */
+    struct addrinfo *res = NULL;
+    int rc = getaddrinfo(s->name, service, &hints, &res);
+    int sys_errno = rc == EAI_SYSTEM ? errno : 0;
+    char addr[XP_RESOLVE_ADDR_MAX] = "";
+    if (rc == 0 && first_address(res, addr, sizeof(addr)) != 0)
+        rc = RES_NO_ADDRESS;
+    if (res)
+        freeaddrinfo(res);
+
+    pthread_mutex_lock(&pool_mu);
+    s->rc = rc;
+    s->sys_errno = sys_errno;
+    memcpy(s->addr, addr, sizeof(addr));
+    s->done_at = xp_clock_mono();
     s->state = SLOT_DONE;
-    s->done_at = now;
+    pthread_cond_broadcast(&pool_cv);
+    pthread_mutex_unlock(&pool_mu);
+    return NULL;
 }
 
 static int same_request(const res_slot *s, const char *host, const char *port)
@@ -135,7 +145,6 @@ static res_slot *slot_find(const char *host, const char *port, double now)
 {
     for (size_t i = 0; i < RES_SLOTS; i++) {
         res_slot *s = &pool[i];
-        slot_harvest(s, now);
         if (s->state == SLOT_FREE || !same_request(s, host, port))
             continue;
         if (s->state == SLOT_PENDING || now - s->done_at < RES_TTL)
@@ -159,64 +168,30 @@ static res_slot *slot_claim(void)
     return oldest;
 }
 
-int xp_resolve_is_numeric(const char *host)
-{
-    struct addrinfo hints = {.ai_flags = AI_NUMERICHOST, .ai_family = AF_UNSPEC};
-    struct addrinfo *res = NULL;
-    if (!host || !*host || getaddrinfo(host, NULL, &hints, &res) != 0)
-        return 0;
-    freeaddrinfo(res);
-    return 1;
-}
-
-static int all_digits(const char *s)
-{
-    if (!*s)
-        return 0;
-    for (; *s; s++)
-        if (*s < '0' || *s > '9')
-            return 0;
-    return 1;
-}
-
-/* Sleeps `seconds`, at least 1 ms. */
-static void wait_for(double seconds)
-{
-    struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)(seconds * 1e9)};
-    if (ts.tv_nsec < 1000000)
-        ts.tv_nsec = 1000000;
-    (void)nanosleep(&ts, NULL);
-}
-
 /* Starts a lookup of host:port in s (claimed, pool_mu held). 0 = in flight. */
 static int slot_start(res_slot *s, const char *host, const char *port, char *err, size_t errlen)
 {
     memset(s, 0, sizeof(*s));
     memcpy(s->name, host, strlen(host) + 1);
-    s->hints.ai_family = AF_UNSPEC;
-    s->hints.ai_socktype = SOCK_STREAM;
-    s->hints.ai_flags = AI_ADDRCONFIG;
-    s->cb.ar_name = s->name;
-    s->cb.ar_request = &s->hints;
-    if (port && *port) {
+    if (port)
         memcpy(s->service, port, strlen(port) + 1);
-        s->cb.ar_service = s->service;
-        if (all_digits(port))
-            s->hints.ai_flags |= AI_NUMERICSERV; /* no /etc/services lookup for a number */
+    s->state = SLOT_PENDING;
+    pthread_attr_t attr;
+    pthread_t th;
+    int rc = pthread_attr_init(&attr);
+    if (rc == 0) {
+        (void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        (void)pthread_attr_setstacksize(&attr, LOOKUP_STACK);
+        rc = pthread_create(&th, &attr, lookup_main, s);
+        pthread_attr_destroy(&attr);
     }
-    struct gaicb *list[1] = {&s->cb};
-    lookups++;
-    int g = getaddrinfo_a(GAI_NOWAIT, list, 1, NULL);
-    /* EAI_AGAIN: glibc queued the request but could not allocate its (unused) notification
-     * record; the lookup still runs and is waited for like any other. */
-    if (g != 0 && g != EAI_AGAIN) {
-        snprintf(err, errlen, "could not resolve host " RES_QUOTE ": %s", host,
-                 g == EAI_SYSTEM ? strerror(errno) : gai_strerror(g));
-        memset(s, 0, sizeof(*s)); /* FREE again: nothing of it reached glibc */
+    if (rc != 0) {
+        snprintf(err, errlen, "could not resolve host " RES_QUOTE ": cannot start a lookup: %s",
+                 host, strerror(rc));
+        memset(s, 0, sizeof(*s)); /* FREE again */
         return -1;
     }
-    s->queued = 1;
-    s->state = SLOT_PENDING;
+    lookups++;
     return 0;
 }
 
@@ -231,7 +206,7 @@ static int slot_answer(const res_slot *s, const char *host, char *addr, size_t a
     }
     if (s->rc != 0) {
         snprintf(err, errlen, "could not resolve host " RES_QUOTE ": %s", host,
-                 gai_strerror(s->rc));
+                 s->rc == EAI_SYSTEM ? strerror(s->sys_errno) : gai_strerror(s->rc));
         return -1;
     }
     if ((size_t)snprintf(addr, addrlen, "%s", s->addr) >= addrlen) {
@@ -239,6 +214,16 @@ static int slot_answer(const res_slot *s, const char *host, char *addr, size_t a
         return -1;
     }
     return 0;
+}
+
+int xp_resolve_is_numeric(const char *host)
+{
+    struct addrinfo hints = {.ai_flags = AI_NUMERICHOST, .ai_family = AF_UNSPEC};
+    struct addrinfo *res = NULL;
+    if (!host || !*host || getaddrinfo(host, NULL, &hints, &res) != 0)
+        return 0;
+    freeaddrinfo(res);
+    return 1;
 }
 
 int xp_resolve(const char *host, const char *port, double deadline, const atomic_int *cancel,
@@ -275,8 +260,12 @@ int xp_resolve(const char *host, const char *port, double deadline, const atomic
         return -1;
     }
 
+    pthread_once(&pool_once, pool_init);
+    if (!pool_cv_ok) {
+        snprintf(err, errlen, "could not resolve host " RES_QUOTE ": out of resources", host);
+        return -1;
+    }
     int rc = -1;
-    double poll = 0.001;
     res_slot *s = NULL;
     pthread_mutex_lock(&pool_mu);
     for (;;) {
@@ -286,13 +275,13 @@ int xp_resolve(const char *host, const char *port, double deadline, const atomic
             s = slot_find(host, port, now);
             if (!s) {
                 s = slot_claim();
-                if (s && slot_start(s, host, port, err, errlen) != 0)
+                if (s && slot_start(s, host, port, err, errlen) != 0) {
+                    s = NULL;
                     break;
+                }
             }
             if (s)
                 s->refs++;
-        } else {
-            slot_harvest(s, now);
         }
         if (s && s->state == SLOT_DONE) {
             rc = slot_answer(s, host, addr, addrlen, err, errlen);
@@ -308,16 +297,19 @@ int xp_resolve(const char *host, const char *port, double deadline, const atomic
                      (now - start) * 1000, host);
             break;
         }
-        /* Look again a little later each time: a quick answer costs a millisecond or two, a
-         * hanging lookup (or a wait for a slot) one wake-up per RES_POLL_MAX_MS until the
-         * deadline. */
-        pthread_mutex_unlock(&pool_mu);
-        wait_for(left < poll ? left : poll);
-        if (poll < RES_POLL_MAX_MS / 1000.0)
-            poll *= 2;
-        pthread_mutex_lock(&pool_mu);
+        /* Woken when any lookup finishes (ours, or one whose slot we could take); at least
+         * every RES_POLL_MAX_MS to look at the stop flag. */
+        double until = now + (left < RES_POLL_MAX_MS / 1000.0 ? left : RES_POLL_MAX_MS / 1000.0);
+        struct timespec ts;
+        ts.tv_sec = (time_t)until;
+        ts.tv_nsec = (long)((until - (double)ts.tv_sec) * 1e9);
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        (void)pthread_cond_timedwait(&pool_cv, &pool_mu, &ts);
     }
-    if (s && s->state != SLOT_FREE)
+    if (s)
         s->refs--;
     pthread_mutex_unlock(&pool_mu);
     return rc;
