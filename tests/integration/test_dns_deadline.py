@@ -12,7 +12,11 @@ tries of 5 s), names under answer.test resolve to 127.0.0.1. Checked:
 - once the DNS server answers again, the same dependencies recover (lookups given up on do not
   wedge later ones);
 - names the DNS server answers, and localhost (which never reaches DNS), still work against
-  real PostgreSQL and Redis servers.
+  real PostgreSQL and Redis servers;
+- many dependencies on host names at start-up (issue 10, fault 5): 300 on one name of
+  /etc/hosts, and (in the namespace) 150 on distinct names the DNS server answers slowly plus
+  300 on one such name: every probe succeeds (a full pool of lookups queues instead of
+  failing with "too many lookups pending"), and the 300 on one name share their lookups.
 
 Needs root, unshare(1) and mount(8); without them only the localhost part runs, outside a
 namespace, and the reason is printed."""
@@ -36,10 +40,12 @@ SLACK = 0.1  # the brief's bound: a probe ends within timeout + 100 ms
 
 class FakeDNS:
     """UDP DNS on ADDR:53. Names under hang.test are never answered; names under answer.test
-    get A 127.0.0.1 (AAAA: no data). Every query is recorded as (name, qtype)."""
+    get A 127.0.0.1 (AAAA: no data), those under slow.test too but only after `slow` seconds.
+    Every query is recorded as (name, qtype)."""
 
     def __init__(self):
         self.queries = []
+        self.slow = 0.1
         self.lock = threading.Lock()
         self.hang = True
         self.sock = None
@@ -91,16 +97,22 @@ class FakeDNS:
                 continue  # the resolver that never answers
             answers = b""
             rcode = 3  # NXDOMAIN
-            if name.endswith("answer.test") or name.endswith("hang.test"):
+            if name.endswith("answer.test") or name.endswith("hang.test") or name.endswith("slow.test"):
                 rcode = 0
                 if qtype == 1:
                     answers = struct.pack("!HHHIH", 0xC00C, 1, 1, 60, 4) + socket.inet_aton("127.0.0.1")
             header = struct.pack("!HHHHHH", struct.unpack("!H", data[:2])[0], 0x8180 | rcode, 1,
                                  1 if answers else 0, 0, 0)
-            try:
-                self.sock.sendto(header + question + answers, peer)
-            except OSError:
-                pass
+            if name.endswith("slow.test"):
+                threading.Timer(self.slow, self._send, (header + question + answers, peer)).start()
+            else:
+                self._send(header + question + answers, peer)
+
+    def _send(self, data, peer):
+        try:
+            self.sock.sendto(data, peer)
+        except OSError:
+            pass
 
     def seen(self, name):
         with self.lock:
@@ -129,19 +141,35 @@ def namespace_problem():
     return None
 
 
-def config(deps):
-    out = "[exporter]\nlog_level = debug\n"
+def config(deps, interval="1s", timeout="500ms", failure_threshold=100, log_level="debug"):
+    out = "[exporter]\nlog_level = %s\n" % log_level
     for name, collector, key, value in deps:
         out += """
 [dependency.%s]
 collector = %s
 %s = %s
 password = %s
-interval = 1s
-timeout = 500ms
-failure_threshold = 100
-""" % (name, collector, key, value, SECRET)
+interval = %s
+timeout = %s
+failure_threshold = %d
+""" % (name, collector, key, value, SECRET, interval, timeout, failure_threshold)
     return out
+
+
+def hosts_name():
+    """(name, address) of a name /etc/hosts gives a loopback IPv4 address, other than
+    localhost (which never reaches the resolver); None when there is none."""
+    try:
+        with open("/etc/hosts") as f:
+            for line in f:
+                parts = line.split("#", 1)[0].split()
+                if len(parts) >= 2 and parts[0].startswith("127."):
+                    for n in parts[1:]:
+                        if not n.lower().startswith("localhost"):
+                            return n, parts[0]
+    except OSError:
+        pass
+    return None
 
 
 def last_probe(h, name):
@@ -272,6 +300,66 @@ exec unshare --mount --propagation private /bin/sh -c 'mount --bind "$0" /etc/re
             want = 2 if not self.problem else 1
             assert n == want, "exporter holds %d sessions, want %d" % (n, want)
             self.assert_no_secret(ex)
+        finally:
+            ex.stop()
+
+    def all_probed_ok(self, ex, names, timeout):
+        """Waits for every dependency's first probe, then checks that each succeeded and that
+        no probe of any failed."""
+        ex.wait_health(lambda h: all(last_probe(h, n) for n in names), timeout, "every first probe")
+        h = ex.health()
+        bad = [(n, h["dependencies"][n]["state"], last_probe(h, n)["error"]) for n in names
+               if h["dependencies"][n]["state"] != "closed" or not last_probe(h, n)["success"]]
+        assert not bad, "%d of %d failed, e.g. %s" % (len(bad), len(names), bad[:3])
+        m = ex.metrics()
+        failed = [n for n in names if xptest.sample(m, "circuit_breaker_calls_total", dependency=n, result="failure")]
+        assert not failed, failed[:5]
+        assert "too many lookups" not in ex.logs()
+
+    def test_300_dependencies_on_one_hosts_name(self):
+        found = hosts_name()
+        if not found:
+            xptest.log("skipped: /etc/hosts names no loopback host but localhost")
+            return
+        name, ip = found
+        rd = self.rd
+        if ip != "127.0.0.1":  # e.g. Debian's 127.0.1.1 for the host's own name
+            rd = srv_redis.Redis(self.tmp.path, password=SECRET, extra_args=["--bind", "127.0.0.1", ip])
+            rd.start()
+        deps = [("h%d" % i, "redis", "address", "%s:%d" % (name, rd.port)) for i in range(300)]
+        # failure_threshold 1: a single failed lookup would open a breaker.
+        ex = xptest.Exporter(self.tmp, config(deps, interval="10s", timeout="2s", failure_threshold=1,
+                                              log_level="info"), name="hosts300")
+        try:
+            self.all_probed_ok(ex, [d[0] for d in deps], 30)
+            xptest.log("300 dependencies on %s (%s): every probe succeeded" % (name, ip))
+        finally:
+            ex.stop()
+            if rd is not self.rd:
+                rd.cleanup()
+
+    def test_many_names_queue_and_share_lookups(self):
+        if self.problem:
+            xptest.log("skipped: %s" % self.problem)
+            return
+        # 150 distinct names answered after 100 ms: more lookups at once than the resolver
+        # has slots (64), so some must wait for a slot; and 300 dependencies on one name.
+        self.dns.slow = 0.1
+        deps = [("n%d" % i, "redis", "address", "n%d.slow.test:%d" % (i, self.rd.port)) for i in range(150)]
+        deps += [("s%d" % i, "redis", "address", "same.slow.test:%d" % self.rd.port) for i in range(300)]
+        ex = xptest.Exporter(self.tmp, config(deps, interval="5s", timeout="3s", failure_threshold=1,
+                                              log_level="info"), binary=self.wrapper, name="many")
+        try:
+            t0 = time.monotonic()
+            self.all_probed_ok(ex, [d[0] for d in deps], 60)
+            took = time.monotonic() - t0
+            same = self.dns.seen("same.slow.test")
+            xptest.log("450 dependencies on slow names: all succeeded in %.1fs; same.slow.test asked %d times"
+                       % (took, same))
+            # Each lookup asks A and AAAA; one lookup serves a name for 2 s, so over this run
+            # the 300 dependencies cost a handful of lookups, not 300 (each probe every 5 s).
+            assert 1 <= same <= 2 * (took / 2 + 3), same
+            assert all(self.dns.seen("n%d.slow.test" % i) >= 1 for i in range(150))
         finally:
             ex.stop()
 
