@@ -47,7 +47,8 @@ typedef struct xp_collector {
     int (*validate)(void *inst, char *err, size_t errlen);
     /* host:port or URL, with no credentials: the target label of dependency_info. */
     void (*target)(const void *inst, char *buf, size_t len);
-    /* Runs on the dependency's own thread. 0 = success; -1 = failure with p->err set.
+    /* Runs on a worker of the engine's pool, never twice at once for one instance. Blocking
+     * is fine: other probes run on other workers. 0 = success; -1 = failure with p->err set.
      * Must return by p->deadline whatever the backend does. */
     int (*probe)(void *inst, xp_probe *p);
     void (*destroy)(void *inst); /* closes connections too; NULL-safe */

@@ -353,7 +353,7 @@ static void test_ten_thousand_dependencies_spread_over_the_interval(void **state
     for (int i = 0; i < N; i++) {
         snprintf(name, sizeof(name), "r%d", i);
         deps[i] = new_dep(name, 10, 3, 30);
-        xp_scheduler_add(&sch, deps[i], 1000);
+        xp_scheduler_add(&sch, &deps[i], 1, NULL, 0, 1000);
     }
     /* Every dependency probes at start. */
     double next = xp_scheduler_run_due(&sch, 1000);
@@ -391,7 +391,7 @@ static void test_ten_thousand_dependencies_spread_over_the_interval(void **state
         assert_in_range(per_second[sec], 750, 1250);
     for (int k = 0; k < N; k++) {
         assert_in_range(probes[k], 3, 4);
-        xp_scheduler_retire(&sch, deps[k]);
+        xp_scheduler_retire(&sch, &deps[k], 1, NULL, 0);
     }
     assert_int_equal(unit_destroyed, N);
     assert_int_equal(sch.n, 0);
@@ -402,7 +402,7 @@ static void test_a_wall_clock_jump_changes_nothing(void **state)
     (void)state;
     xp_dep *d = new_dep("database", 10, 3, 30);
     assert_int_equal(xp_scheduler_reserve(&sch, 1), 0);
-    xp_scheduler_add(&sch, d, 1000);
+    xp_scheduler_add(&sch, &d, 1, NULL, 0, 1000);
     double phase = xp_sched_phase("database");
     double expect[8];
     expect[0] = 1000;
@@ -436,7 +436,7 @@ static void test_a_wall_clock_jump_changes_nothing(void **state)
         }
     }
     assert_int_equal(n, 8);
-    xp_scheduler_retire(&sch, d);
+    xp_scheduler_retire(&sch, &d, 1, NULL, 0);
 }
 
 static void test_rejected_ticks_are_counted_while_open(void **state)
@@ -445,7 +445,7 @@ static void test_rejected_ticks_are_counted_while_open(void **state)
     xp_dep *d = new_dep("cache", 1, 2, 5.5);
     assert_int_equal(xp_scheduler_reserve(&sch, 1), 0);
     unit_fail = 1;
-    xp_scheduler_add(&sch, d, 1000);
+    xp_scheduler_add(&sch, &d, 1, NULL, 0, 1000);
     int probes = 0;
     double opened = 0, trial = 0;
     for (long ms = 0; ms <= 8000; ms++) {
@@ -470,7 +470,7 @@ static void test_rejected_ticks_are_counted_while_open(void **state)
     assert_int_equal(d->v.br.transitions[XP_T_OPEN_HALF_OPEN], 1);
     assert_int_equal(d->v.br.state, XP_OPEN); /* the trial failed too */
     unit_fail = 0;
-    xp_scheduler_retire(&sch, d);
+    xp_scheduler_retire(&sch, &d, 1, NULL, 0);
 }
 
 static void test_a_dependency_retired_mid_probe_is_freed_when_the_probe_ends(void **state)
@@ -478,11 +478,11 @@ static void test_a_dependency_retired_mid_probe_is_freed_when_the_probe_ends(voi
     (void)state;
     xp_dep *d = new_dep("leaving", 10, 3, 30);
     assert_int_equal(xp_scheduler_reserve(&sch, 1), 0);
-    xp_scheduler_add(&sch, d, 1000);
+    xp_scheduler_add(&sch, &d, 1, NULL, 0, 1000);
     xp_scheduler_run_due(&sch, 1000);
     assert_int_equal(queue.n, 1);
     assert_true(d->busy);
-    xp_scheduler_retire(&sch, d);
+    xp_scheduler_retire(&sch, &d, 1, NULL, 0);
     assert_int_equal(unit_destroyed, 0); /* still probing */
     assert_int_equal(atomic_load(&d->stop), 1);
     xp_dep_probe(d); /* cut short: records nothing */
@@ -498,7 +498,7 @@ static void test_reschedule_follows_a_breaker_changed_from_outside(void **state)
     (void)state;
     xp_dep *d = new_dep("moded", 60, 3, 5);
     assert_int_equal(xp_scheduler_reserve(&sch, 1), 0);
-    xp_scheduler_add(&sch, d, 1000);
+    xp_scheduler_add(&sch, &d, 1, NULL, 0, 1000);
     xp_scheduler_run_due(&sch, 1000);
     run_all(&sch, &queue);
     /* Opened from outside at 1010 (as a run-time mode would): the trial at 1015, not at the
@@ -514,7 +514,7 @@ static void test_reschedule_follows_a_breaker_changed_from_outside(void **state)
     xp_scheduler_run_due(&sch, 1015);
     assert_int_equal(queue.n, 1);
     run_all(&sch, &queue);
-    xp_scheduler_retire(&sch, d);
+    xp_scheduler_retire(&sch, &d, 1, NULL, 0);
 }
 
 int main(void)
