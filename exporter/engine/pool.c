@@ -1,26 +1,27 @@
 #include "engine/pool.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "base/clock.h"
 
-/* A worker's own record. Idle workers wait on their own condition variable in a stack: a
- * job goes to the worker that went idle last, whose stack and cache are still warm, and the
- * ones at the bottom stay idle long enough to time out and exit. (With one shared condition
- * variable every idle worker gets woken in turn at a thousand probes a second, so none ever
- * idles for long and the pool never shrinks: seen here, 1,028 workers kept for 10,000
- * dependencies that need a handful.)
+/* A worker's own record. Idle workers wait on their own condition variable in a stack: the
+ * worker that went idle last is woken first, its stack and cache still warm, and the ones at
+ * the bottom stay idle long enough to time out and exit. (With one shared condition variable
+ * every idle worker got woken in turn at a thousand probes a second, so none ever idled for
+ * long and the pool never shrank: seen here, 1,028 workers kept for 10,000 dependencies that
+ * need a handful.)
  *
  * A worker that exits is joined (and its stack reclaimed) by whoever takes the pool lock
  * next, rather than detached: every thread the pool started is accounted for. */
 typedef struct xp_pool_worker {
     pthread_t tid;
     xp_pool *pool;
-    pthread_cond_t wake;          /* a job was handed over, or stop */
-    xp_pool_job *job;             /* handed over while idle */
+    pthread_cond_t wake;          /* woken by kick, or stop */
+    int woken;                    /* counted in the pool's `waking` until it looks */
     struct xp_pool_worker *below; /* next in the idle stack */
     struct xp_pool_worker *above; /* previous in the idle stack */
     struct xp_pool_worker *next;  /* on the `exited` list once it has retired */
@@ -113,21 +114,22 @@ static void *worker_main(void *arg)
     xp_pool *p = self->pool;
     pthread_mutex_lock(&p->mu);
     for (;;) {
-        xp_pool_job *job = self->job;
-        self->job = NULL;
-        if (!job)
-            job = queue_pop(p);
+        xp_pool_job *job = queue_pop(p);
+        if (self->woken) {
+            self->woken = 0;
+            p->waking--;
+        }
         if (!job) {
             if (p->stopping)
                 break;
             idle_push(p, self);
             struct timespec ts = mono_ts(xp_clock_mono() + p->idle_seconds);
             int rc = 0;
-            while (!self->job && !p->stopping && rc != ETIMEDOUT)
+            while (!self->woken && !p->stopping && rc != ETIMEDOUT)
                 rc = pthread_cond_timedwait(&self->wake, &p->mu, &ts);
             if (self->idle)
                 idle_remove(p, self);
-            if (!self->job && !p->head && !p->stopping && rc == ETIMEDOUT && p->threads > p->warm)
+            if (!self->woken && !p->head && !p->stopping && rc == ETIMEDOUT && p->threads > p->warm)
                 break;
             continue;
         }
@@ -145,8 +147,8 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-/* Starts one worker, with `job` as its first job if not NULL; mu held. 0 = started. */
-static int spawn(xp_pool *p, xp_pool_job *job)
+/* Starts one worker, which looks at the queue first thing; mu held. 0 = started. */
+static int spawn(xp_pool *p)
 {
     worker *w = calloc(1, sizeof(*w));
     if (!w)
@@ -156,7 +158,7 @@ static int spawn(xp_pool *p, xp_pool_job *job)
         goto fail;
     }
     w->pool = p;
-    w->job = job;
+    w->woken = 1;
     pthread_attr_t attr;
     int rc = pthread_attr_init(&attr);
     if (rc == 0) {
@@ -170,6 +172,7 @@ static int spawn(xp_pool *p, xp_pool_job *job)
         goto fail;
     }
     p->threads++;
+    p->waking++;
     p->started_total++;
     if (p->threads > p->peak)
         p->peak = p->threads;
@@ -177,6 +180,24 @@ static int spawn(xp_pool *p, xp_pool_job *job)
 fail:
     p->spawn_failures++;
     return -1;
+}
+
+/* Wakes the warmest idle worker, else starts one under the cap; mu held. 0 = done. */
+static int wake_one(xp_pool *p)
+{
+    if (p->idle_top) {
+        worker *w = p->idle_top;
+        idle_remove(p, w);
+        w->woken = 1;
+        p->waking++;
+        p->wakes_total++;
+        pthread_cond_signal(&w->wake);
+        return 0;
+    }
+    if (p->threads >= p->cap || spawn(p) != 0)
+        return -1;
+    p->wakes_total++;
+    return 0;
 }
 
 int xp_pool_init(xp_pool *p, size_t warm, size_t cap, double idle_seconds)
@@ -194,7 +215,7 @@ int xp_pool_init(xp_pool *p, size_t warm, size_t cap, double idle_seconds)
     }
     pthread_mutex_lock(&p->mu);
     for (size_t i = 0; i < p->warm; i++)
-        if (spawn(p, NULL) != 0)
+        if (spawn(p) != 0)
             break;
     int started = p->threads > 0;
     pthread_mutex_unlock(&p->mu);
@@ -206,28 +227,44 @@ int xp_pool_init(xp_pool *p, size_t warm, size_t cap, double idle_seconds)
     return 0;
 }
 
-void xp_pool_submit(xp_pool *p, xp_pool_job *job)
+void xp_pool_submit(xp_pool *p, xp_pool_job *job, double now)
 {
     job->next = NULL;
+    job->queued_at = now;
+    pthread_mutex_lock(&p->mu);
+    if (p->tail)
+        p->tail->next = job;
+    else
+        p->head = job;
+    p->tail = job;
+    p->queued++;
+    pthread_mutex_unlock(&p->mu);
+}
+
+double xp_pool_kick(xp_pool *p, double now, double lag)
+{
     pthread_mutex_lock(&p->mu);
     reap(p);
-    if (p->idle_top && !p->stopping) {
-        /* Straight to the warmest idle worker. */
-        worker *w = p->idle_top;
-        idle_remove(p, w);
-        w->job = job;
-        pthread_cond_signal(&w->wake);
-    } else if (p->stopping || p->threads >= p->cap || spawn(p, job) != 0) {
-        /* No worker free and none can start (cap, stop, or no memory for a thread): the job
-         * waits for the next worker that finishes. Delayed, never lost. */
-        if (p->tail)
-            p->tail->next = job;
-        else
-            p->head = job;
-        p->tail = job;
-        p->queued++;
+    double again = INFINITY;
+    if (p->head && !p->stopping) {
+        size_t awake = p->threads - p->idle;
+        if (awake == 0)
+            (void)wake_one(p);
+        /* Jobs that have waited `lag` are stuck behind busy workers: one more worker for each
+         * (those already woken count), at most doubling the awake ones per round, so a burst
+         * of quick jobs does not start a thread each. */
+        size_t waited = 0;
+        for (xp_pool_job *j = p->head; j && now - j->queued_at >= lag; j = j->next)
+            waited++;
+        size_t want = waited > p->waking ? waited - p->waking : 0;
+        size_t limit = awake > 1 ? awake : 1;
+        for (size_t i = 0; i < want && i < limit; i++)
+            if (wake_one(p) != 0)
+                break; /* cap reached or no thread: the queue waits for a free worker */
+        again = now - p->head->queued_at >= lag ? now + lag : p->head->queued_at + lag;
     }
     pthread_mutex_unlock(&p->mu);
+    return again;
 }
 
 size_t xp_pool_stop(xp_pool *p, double deadline, xp_pool_job **unstarted)
@@ -238,7 +275,7 @@ size_t xp_pool_stop(xp_pool *p, double deadline, xp_pool_job **unstarted)
     p->head = p->tail = NULL;
     p->queued = 0;
     for (worker *w = p->idle_top; w; w = w->below)
-        pthread_cond_signal(&w->wake);
+        pthread_cond_signal(&w->wake); /* sees `stopping` and exits */
     while (p->threads > 0) {
         struct timespec ts = mono_ts(deadline);
         if (pthread_cond_timedwait(&p->gone, &p->mu, &ts) == ETIMEDOUT)
@@ -265,6 +302,7 @@ void xp_pool_stats_get(xp_pool *p, xp_pool_stats *out)
     out->queued = p->queued;
     out->peak = p->peak;
     out->started_total = p->started_total;
+    out->wakes_total = p->wakes_total;
     out->spawn_failures = p->spawn_failures;
     pthread_mutex_unlock(&p->mu);
 }
