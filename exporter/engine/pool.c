@@ -261,7 +261,11 @@ double xp_pool_kick(xp_pool *p, double now, double lag)
         for (size_t i = 0; i < want && i < limit; i++)
             if (wake_one(p) != 0)
                 break; /* cap reached or no thread: the queue waits for a free worker */
-        again = now - p->head->queued_at >= lag ? now + lag : p->head->queued_at + lag;
+        /* Look again only if some job has no worker of its own on the way: one woken worker
+         * per queued job needs no second look (a probe a second would cost a third wake-up
+         * each). */
+        if (p->queued > p->waking)
+            again = now - p->head->queued_at >= lag ? now + lag : p->head->queued_at + lag;
     }
     pthread_mutex_unlock(&p->mu);
     return again;
