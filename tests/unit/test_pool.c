@@ -29,7 +29,7 @@ static void sleep_s(double s)
 typedef struct tjob {
     xp_pool_job job;
     atomic_int *release; /* blocks until non-zero, when set */
-    double started, ended;
+    _Atomic double started, ended; /* read by the test while workers run */
 } tjob;
 
 static atomic_int done_jobs;
@@ -48,7 +48,8 @@ static void submit(xp_pool *p, tjob *t, atomic_int *release)
 {
     t->job.run = run_tjob;
     t->release = release;
-    t->started = t->ended = 0;
+    atomic_store(&t->started, 0);
+    atomic_store(&t->ended, 0);
     xp_pool_submit(p, &t->job, xp_clock_mono());
 }
 
@@ -157,7 +158,7 @@ static void test_surplus_workers_exit_when_idle(void **state)
 static void test_stop_hands_back_unstarted_and_waits_for_running(void **state)
 {
     (void)state;
-    xp_pool p;
+    static xp_pool p; /* outlives this function while its worker runs */
     assert_int_equal(xp_pool_init(&p, 1, 1, 10), 0); /* one worker: the rest must queue */
     atomic_store(&done_jobs, 0);
     static atomic_int release;
@@ -180,7 +181,12 @@ static void test_stop_hands_back_unstarted_and_waits_for_running(void **state)
     for (xp_pool_job *j = left; j; j = j->next)
         n++;
     assert_int_equal(n, 2);
-    atomic_store(&release, 1); /* let it go; the pool is left to exit (not destroyed) */
+    /* Released, the worker finishes: a second stop finds nothing left to wait for. */
+    atomic_store(&release, 1);
+    xp_pool_job *none = NULL;
+    assert_int_equal(xp_pool_stop(&p, xp_clock_mono() + 5, &none), 0);
+    assert_null(none);
+    xp_pool_destroy(&p);
 }
 
 int main(void)
