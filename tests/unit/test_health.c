@@ -137,9 +137,22 @@ static void staging_table(void **state)
     }
 }
 
+/* The fields version 1 had; the version-2 ones (rates, thresholds, mode) unset. */
+static xp_health_dep dep(xp_breaker_state st, unsigned cf, unsigned ft, double budget,
+                         double latency, double weight, int open_level)
+{
+    return (xp_health_dep){.state = st,
+                           .consecutive_failures = cf,
+                           .failure_threshold = ft,
+                           .latency_budget = budget,
+                           .last_success_latency = latency,
+                           .weight = weight,
+                           .open_level = open_level};
+}
+
 static void dep_score_formula(void **state)
 {
-    xp_health_dep d = {XP_CLOSED, 0, 3, 0.2, 0.1, 1, 0};
+    xp_health_dep d = dep(XP_CLOSED, 0, 3, 0.2, 0.1, 1, 0);
     assert_true(xp_health_dep_score(&d) == 100);
     d.consecutive_failures = 1;
     assert_true(fabs(xp_health_dep_score(&d) - 66.666666666) < 1e-6);
@@ -181,7 +194,7 @@ static void cascade_beyond_largest_key(void **state)
 static void zero_weight_monitors_without_scoring(void **state)
 {
     xp_degradation_cfg g = {{90, 70, 60, 40}, 0, {{0, 0}}};
-    xp_health_dep deps[2] = {{XP_CLOSED, 0, 3, 1, 0.1, 1, 0}, {XP_OPEN, 3, 3, 1, 0.1, 0, 1}};
+    xp_health_dep deps[2] = {dep(XP_CLOSED, 0, 3, 1, 0.1, 1, 0), dep(XP_OPEN, 3, 3, 1, 0.1, 0, 1)};
     double scores[2];
     xp_health_result r;
     xp_health_eval(&g, deps, 2, NULL, 0, scores, NULL, &r);
