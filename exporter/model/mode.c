@@ -20,7 +20,8 @@ int xp_mode_parse(const char *s)
 
 xp_mode xp_mode_in_force(xp_mode configured, const xp_mode_override *o, double now)
 {
-    if (o && o->active && o->mode != XP_MODE_AUTO && now < o->until)
+    if (o && o->active && o->mode != XP_MODE_AUTO && (unsigned)o->mode < XP_MODE_COUNT &&
+        now < o->until)
         return o->mode;
     return configured;
 }
