@@ -121,13 +121,15 @@ static void render_rates_and_modes(const xp_snapshot *s, xp_buf *b)
 
     xp_expo_header(b, "circuit_breaker_slow_call_rate", "gauge",
                    "Share of the probes in the breaker's window that succeeded slower than "
-                   "slow_call_duration, 0-1; -1 while the window holds fewer than minimum_calls." FROM_PROBES);
+                   "slow_call_duration, 0-1; -1 while the window holds fewer than "
+                   "minimum_calls." FROM_PROBES);
     for (size_t i = 0; i < s->n_deps; i++)
         dep_sample(b, "circuit_breaker_slow_call_rate", s->deps[i]->name,
                    xp_breaker_slow_call_rate(&s->views[i].br));
 
     xp_expo_header(b, "circuit_breaker_mode", "gauge",
-                   "Operator mode of the breaker: 1 for the mode in force, 0 for the others." FROM_PROBES);
+                   "Operator mode of the breaker: 1 for the mode in force, 0 for the "
+                   "others." FROM_PROBES);
     for (size_t i = 0; i < s->n_deps; i++)
         for (int m = 0; m < XP_MODE_COUNT; m++)
             dep_sample_label(b, "circuit_breaker_mode", s->deps[i]->name, "mode",

@@ -215,7 +215,8 @@ static void score_with_rate_terms(void **state)
         double latency; /* last success, against a 0.2 s budget */
         double want;
     } cases[] = {
-        {"no thresholds: the version-1 formula", XP_CLOSED, 1, 3, 0.4, 0, 0.9, 0, 0.1, 66.66666666666667},
+        {"no thresholds: the version-1 formula", XP_CLOSED, 1, 3, 0.4, 0, 0.9, 0, 0.1,
+         66.66666666666667},
         {"failure rate at half its threshold", XP_CLOSED, 0, 3, 0.25, 0.5, -1, 0, 0.1, 50},
         {"below minimum_calls (-1): no term", XP_CLOSED, 0, 3, -1, 0.5, -1, 0.8, 0.1, 100},
         {"a rate without its threshold: no term", XP_CLOSED, 0, 3, 0.9, 0, 0.9, 0, 0.1, 100},
