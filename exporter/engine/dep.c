@@ -42,17 +42,25 @@ xp_dep *xp_dep_create(xp_dep_cfg *cfg)
     }
     pthread_condattr_destroy(&ca);
 
+    xp_breaker_cfg bc = {.failure_threshold = cfg->failure_threshold,
+                         .recovery_timeout = cfg->recovery_timeout,
+                         .half_open_requests = cfg->half_open_requests,
+                         .slow_call_duration = cfg->latency_budget};
+    if (xp_breaker_init(&d->v.br, &d->win, &bc) != 0)
+        goto fail_breaker;
+    /* Breakers that open together must not draw the same jitter. */
+    xp_breaker_seed(&d->v.br, (uint64_t)(uintptr_t)d ^ (uint64_t)(xp_clock_wall() * 1e6));
     d->cfg = *cfg;
     cfg->name = NULL;
     cfg->inst = NULL;
     cfg->fingerprint = NULL;
-    xp_breaker_init(&d->v.br, d->cfg.failure_threshold, d->cfg.recovery_timeout,
-                    d->cfg.half_open_requests);
     d->v.last_success_latency = -1;
     for (size_t i = 0; i < XP_DETAIL_MAX; i++)
         d->v.detail[i] = NAN;
     return d;
 
+fail_breaker:
+    pthread_cond_destroy(&d->wake);
 fail_cond:
     pthread_mutex_destroy(&d->wait_mu);
 fail_wait_mu:
@@ -70,6 +78,7 @@ void xp_dep_free(xp_dep *d)
         d->cfg.collector->destroy(d->cfg.inst);
     free(d->cfg.name);
     free(d->cfg.fingerprint);
+    xp_window_free(&d->win);
     pthread_cond_destroy(&d->wake);
     pthread_mutex_destroy(&d->wait_mu);
     pthread_mutex_destroy(&d->mu);
@@ -182,7 +191,8 @@ static void run_probe(xp_dep *d, double start)
     pthread_mutex_lock(&d->mu);
     xp_dep_view *v = &d->v;
     was_ok = !v->probed || v->last_success;
-    xp_breaker_record(&v->br, rc == 0, end, &t);
+    xp_breaker_record(&v->br, &d->win, rc == 0 ? XP_CALL_SUCCESS : XP_CALL_FAILURE, duration, end,
+                      &t);
     v->probed = 1;
     v->last_success = rc == 0;
     v->last_duration = duration;

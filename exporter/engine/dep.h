@@ -18,6 +18,7 @@ typedef struct xp_dep {
     xp_dep_cfg cfg; /* owned: moved out of the xp_config it came from */
     pthread_mutex_t mu;
     xp_dep_view v;
+    xp_window win; /* the outcomes behind v.br's rates; guarded by mu like v, never copied */
 
     pthread_t thread;
     int started;

@@ -255,9 +255,7 @@ int xp_runtime_snapshot(xp_snapshot *s)
         const xp_dep_view *v = &s->views[i];
         if (!v->probed)
             s->ready = 0;
-        hd[i].state = v->br.state;
-        hd[i].consecutive_failures = v->br.consecutive_failures;
-        hd[i].failure_threshold = d->cfg.failure_threshold;
+        xp_health_dep_from_breaker(&hd[i], &v->br);
         hd[i].latency_budget = d->cfg.latency_budget;
         hd[i].last_success_latency = v->last_success_latency;
         hd[i].weight = d->cfg.weight;

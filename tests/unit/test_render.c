@@ -70,9 +70,18 @@ static int fixed_snapshot(xp_snapshot *s, xp_config *cfg, xp_dep_cfg *deps, xp_d
     if (!deps[0].collector || !deps[1].collector)
         return -1;
 
-    xp_breaker_init(&views[0].br, 3, 20, 1);
+    /* database: tripped by its failure rate (7 of 14 against 50%), some failures ignored. */
+    xp_window w; /* a rendered view never needs its window */
+    xp_breaker_cfg bc0 = {.failure_threshold = 3, .recovery_timeout = 20, .half_open_requests = 1,
+                          .failure_rate_threshold = 0.5};
+    if (xp_breaker_init(&views[0].br, &w, &bc0) != 0)
+        return -1;
+    xp_window_free(&w);
     views[0].br.state = XP_OPEN;
     views[0].br.opened_at = 100;
+    views[0].br.recovery_wait = 20;
+    views[0].br.win = (xp_window_counts){14, 7, 2};
+    views[0].br.calls[XP_CALL_IGNORED] = 3;
     views[0].br.consecutive_failures = 4;
     views[0].br.calls[XP_CALL_SUCCESS] = 10;
     views[0].br.calls[XP_CALL_FAILURE] = 4;
@@ -90,7 +99,13 @@ static int fixed_snapshot(xp_snapshot *s, xp_config *cfg, xp_dep_cfg *deps, xp_d
         views[0].detail[i] = views[1].detail[i] = NAN;
     views[0].detail[0] = 7; /* dependency_postgres_connections */
 
-    xp_breaker_init(&views[1].br, 5, 15, 2);
+    /* cache: in shadow mode, its window (3 outcomes) still below minimum_calls. */
+    xp_breaker_cfg bc1 = {.failure_threshold = 5, .recovery_timeout = 15, .half_open_requests = 2,
+                          .mode = XP_MODE_METRICS_ONLY};
+    if (xp_breaker_init(&views[1].br, &w, &bc1) != 0)
+        return -1;
+    xp_window_free(&w);
+    views[1].br.win = (xp_window_counts){3, 0, 1};
     views[1].probed = 1;
     views[1].last_success = 1;
     views[1].last_timestamp = 1732435201.25;
