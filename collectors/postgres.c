@@ -27,6 +27,9 @@
 /* The most a query's answer may make us read, as Redis replies and HTTP bodies are capped:
  * the probe reads one row, and a server that sends more than this is not answering it. */
 #define PG_REPLY_MAX (1024 * 1024)
+/* And at most this many rows, whatever their size: each costs libpq a result of its own, and
+ * a hundred thousand one-byte rows would take the probe's whole timeout to drop. */
+#define PG_ROWS_MAX 10000
 /* How long after the deadline the socket watchdog (sockguard.h) cuts a libpq call short. */
 #define PG_GUARD_GRACE 0.1
 #define PG_DEFAULT_QUERY "SELECT 1"
@@ -315,7 +318,7 @@ static int pg_exec(postgres_inst *s, xp_probe *p, double start, xp_sock_guard *g
 {
     PGconn *c = s->conn;
     char doing[64];
-    size_t rows = 0;
+    size_t reply = 0, rows = 0;
     long long base = xp_sock_bytes_received(PQsocket(c));
     *res = NULL;
     /* PQflush and PQconsumeInput read; libpq keeps its socket for the whole query. */
@@ -351,7 +354,8 @@ static int pg_exec(postgres_inst *s, xp_probe *p, double start, xp_sock_guard *g
                 PQclear(r);
                 goto copy;
             }
-            if (st == PGRES_SINGLE_TUPLE && (rows += pg_row_size(r)) > PG_REPLY_MAX) {
+            if (st == PGRES_SINGLE_TUPLE &&
+                ((reply += pg_row_size(r)) > PG_REPLY_MAX || ++rows > PG_ROWS_MAX)) {
                 PQclear(r);
                 goto oversized;
             }
@@ -379,8 +383,13 @@ done:
 oversized:
     PQclear(*res);
     *res = NULL;
-    return xp_probe_fail(p, XP_REASON_PROTOCOL, "oversized reply: answer to the %s larger than %d bytes",
-                         what, PG_REPLY_MAX);
+    if (rows > PG_ROWS_MAX)
+        return xp_probe_fail(p, XP_REASON_PROTOCOL,
+                             "oversized reply: answer to the %s has more than %d rows", what,
+                             PG_ROWS_MAX);
+    return xp_probe_fail(p, XP_REASON_PROTOCOL,
+                         "oversized reply: answer to the %s larger than %d bytes", what,
+                         PG_REPLY_MAX);
 copy:
     PQclear(*res);
     *res = NULL;
