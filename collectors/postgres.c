@@ -5,8 +5,9 @@
  * accepts the TCP connection and then hangs the start-up exchange. So everything here is
  * asynchronous libpq (PQconnectStartParams/PQconnectPoll, PQsendQuery/PQconsumeInput) driven
  * by sockwait.c against the probe's deadline. Results are read one row at a time and capped
- * at PG_REPLY_MAX, so a server that answers with endless rows cannot grow the exporter. On
- * any failure the connection is dropped, never reused. */
+ * (PG_REPLY_MAX, PG_ROWS_MAX), and a watchdog (sockguard.c) cuts short libpq's own read loop,
+ * so a server that answers with endless rows cannot grow the exporter. On any failure the
+ * connection is dropped, never reused. */
 #include <errno.h>
 #include <math.h>
 #include <poll.h>

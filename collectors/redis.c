@@ -2,10 +2,10 @@
  *
  * hiredis 0.14.1 has only blocking connects with one timeout, and a stopped server accepts
  * into the kernel's backlog and then never answers. So the connect gets the time left to the
- * deadline, and every command is written and read by this file with poll() against the
- * deadline (sockwait.c), feeding hiredis's reader by hand. That also
- * lets us cap how much a reply may make us buffer. The connection is kept between probes and
- * dropped after any error. hiredis writes with plain write(): a server that closed the socket
+ * deadline, and every command is written and read by this file, waiting on the socket until
+ * the deadline (sockwait.c) and feeding hiredis's reader by hand. That also lets us cap how
+ * much a reply may make us buffer. The connection is kept between probes and dropped after
+ * any error. hiredis writes with plain write(): a server that closed the socket
  * would raise SIGPIPE, which the core ignores process-wide (main.c). */
 #include <errno.h>
 #include <pthread.h>
