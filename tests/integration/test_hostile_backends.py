@@ -297,6 +297,7 @@ class HostileBackendsTest(xptest.Test):
             first_rss = None
             worst = {}
             errors = {}
+            reasons_seen = {}
 
             def all_probed(n):
                 h = e.health()["dependencies"]
@@ -317,9 +318,16 @@ class HostileBackendsTest(xptest.Test):
                     worst[name] = max(worst.get(name, 0), lp["duration_seconds"])
                     errors[name] = lp.get("error")
                     assert errors[name], (name, h[name])
-                    assert lp["reason"] == cases[name][3], (name, lp)
-                    assert xptest.sample(m, "dependency_probe_failures_total", dependency=name,
-                                         reason=cases[name][3]) >= r + 1, name
+                    # A probe that really passed its deadline (a starved machine) is rightly
+                    # timeout, first in the order of precedence; nothing else may differ.
+                    late = (cases[name][3] != "timeout" and lp["reason"] == "timeout" and
+                            lp["duration_seconds"] >= TIMEOUT)
+                    assert lp["reason"] == cases[name][3] or late, (name, lp)
+                    if not late:
+                        reasons_seen.setdefault(name, set()).add(lp["reason"])
+                    f = {x: xptest.sample(m, "dependency_probe_failures_total", dependency=name, reason=x)
+                         for x in (cases[name][3], "timeout")}
+                    assert sum(f.values()) >= r + 1, (name, f)
                     assert xptest.sample(m, "dependency_probe_success", dependency=name) == 0
                 if r + 1 < rounds:
                     try:
@@ -329,8 +337,10 @@ class HostileBackendsTest(xptest.Test):
                             d: (v["consecutive_failures"], v["last_probe"]) for d, v in e.health()["dependencies"].items()}))
             rss = rss_kb(e.proc.pid)
             peak = rss_kb(e.proc.pid, "VmHWM")
-            for name, (_, _, words, _) in cases.items():
+            for name, (_, _, words, reason) in cases.items():
                 xptest.log("%-16s worst %.3fs  error: %s" % (name, worst[name], errors[name]))
+                # At least one round came back before the deadline with the expected reason.
+                assert reasons_seen.get(name) == {reason}, (name, reasons_seen.get(name), reason)
                 assert worst[name] <= TIMEOUT + SLACK, (name, worst[name])
                 assert any(w in errors[name].lower() for w in words), (name, errors[name], words)
             xptest.log("RSS after first probes %d KB, after %d rounds %d KB, peak %d KB" % (first_rss, rounds, rss, peak))
