@@ -100,6 +100,24 @@ class ReasonsTest(xptest.Test):
             e.stop()
             silent.close()
 
+    def test_engine_reasons(self):
+        """The core's own classification, through the test collector: a success that comes
+        back after the deadline is a timeout (the breaker sees what the application would
+        have), and a collector's reason passes through untouched."""
+        stuck = self.tmp.file("stuck.script", "stuck 400\n")
+        limited = self.tmp.file("limited.script", "fail reason=rate_limited slow down\n")
+        text = section("stuck", "fake", {"script": stuck}, timing="interval = 1s\ntimeout = 100ms\n")
+        text += section("limited", "fake", {"script": limited})
+        e = xptest.Exporter(self.tmp, text, binary=xptest.FAKE_BINARY)
+        try:
+            m = self.wait_reason(e, "stuck", "timeout")
+            self.assert_only(m, "stuck", {"timeout"})
+            m = self.wait_reason(e, "limited", "rate_limited")
+            self.assert_only(m, "limited", {"rate_limited"})
+            assert e.health()["dependencies"]["limited"]["last_probe"]["error"] == "slow down"
+        finally:
+            e.stop()
+
     def test_postgres(self):
         pg = srv_postgres.Postgres(self.tmp.path, role="app", password=PG_PW)
         pg.start()
