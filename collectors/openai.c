@@ -137,40 +137,30 @@ static void openai_read_ratelimits(openai_inst *s, xp_probe *p)
 static int openai_probe(void *inst, xp_probe *p)
 {
     openai_inst *s = inst;
-    if (!s->http && !(s->http = xp_http_new())) {
-        snprintf(p->err, sizeof(p->err), "cannot create a libcurl handle (out of memory)");
-        return -1;
-    }
+    if (!s->http && !(s->http = xp_http_new()))
+        return xp_probe_fail(p, XP_REASON_CONNECT,
+                             "cannot create a libcurl handle (out of memory)");
     xp_http_req req = {.url = s->models_url, .headers = s->headers};
     long status;
     if (xp_http_do(s->http, &req, p, &status) != 0)
         return -1;
     openai_read_ratelimits(s, p);
-    if (status == 401 || status == 403) {
-        xp_http_status_error(p->err, sizeof(p->err), status, "unauthorized (check api_key)");
-        return -1;
-    }
-    if (status == 429) {
-        xp_http_status_error(p->err, sizeof(p->err), status, "rate limited");
-        return -1;
-    }
-    if (status != 200) {
-        xp_http_status_error(p->err, sizeof(p->err), status, NULL);
-        return -1;
-    }
+    if (status == 401 || status == 403)
+        return xp_http_fail_status(p, status, "unauthorized (check api_key)");
+    if (status == 429)
+        return xp_http_fail_status(p, status, "rate limited");
+    if (status != 200)
+        return xp_http_fail_status(p, status, NULL);
     size_t len;
     const char *body = xp_http_body(s->http, &len);
     char why[96];
     int r = xp_openai_models_has(body, len, s->model, why, sizeof(why));
-    if (r < 0) {
-        snprintf(p->err, sizeof(p->err), "answer to GET /models is not a model list: %s", why);
-        return -1;
-    }
-    if (r == 0) {
-        /* %.100s: the name is ours, but keep room in the error buffer. */
-        snprintf(p->err, sizeof(p->err), "model %.100s not listed", s->model);
-        return -1;
-    }
+    if (r < 0)
+        return xp_probe_fail(p, XP_REASON_PROTOCOL,
+                             "answer to GET /models is not a model list: %s", why);
+    /* %.100s: the name is ours, but keep room in the error buffer. */
+    if (r == 0)
+        return xp_probe_fail(p, XP_REASON_CHECK, "model %.100s not listed", s->model);
     return 0;
 }
 

@@ -138,14 +138,12 @@ static int s3_head_bucket(s3_inst *s, xp_probe *p)
     if (status == 200)
         return 0;
     if (status == 403)
-        xp_http_status_error(p->err, sizeof(p->err), status, "access denied (check credentials)");
-    else if (status == 404)
-        xp_http_status_error(p->err, sizeof(p->err), status, "bucket not found");
-    else if (status == 400)
-        xp_http_status_error(p->err, sizeof(p->err), status, "bad request (check region)");
-    else
-        xp_http_status_error(p->err, sizeof(p->err), status, NULL);
-    return -1;
+        return xp_http_fail_status(p, status, "access denied (check credentials)");
+    if (status == 404)
+        return xp_http_fail_status(p, status, "bucket not found");
+    if (status == 400)
+        return xp_http_fail_status(p, status, "bad request (check region)");
+    return xp_http_fail_status(p, status, NULL);
 }
 
 static int s3_localstack(s3_inst *s, xp_probe *p)
@@ -154,11 +152,9 @@ static int s3_localstack(s3_inst *s, xp_probe *p)
     long status;
     if (xp_http_do(s->http, &req, p, &status) != 0)
         return -1;
-    if (status != 200) {
-        xp_http_status_error(p->err, sizeof(p->err), status,
-                             "from /_localstack/health (is the endpoint LocalStack?)");
-        return -1;
-    }
+    if (status != 200)
+        return xp_http_fail_status(p, status,
+                                   "from /_localstack/health (is the endpoint LocalStack?)");
     size_t len;
     const char *body = xp_http_body(s->http, &len);
     char state[96];
@@ -166,20 +162,17 @@ static int s3_localstack(s3_inst *s, xp_probe *p)
     if (r == 1)
         return 0;
     if (r == 0)
-        snprintf(p->err, sizeof(p->err), "LocalStack health reports s3 %s", state);
-    else
-        snprintf(p->err, sizeof(p->err), "LocalStack health answer unreadable: %s", state);
-    return -1;
+        return xp_probe_fail(p, XP_REASON_CHECK, "LocalStack health reports s3 %s", state);
+    return xp_probe_fail(p, XP_REASON_PROTOCOL, "LocalStack health answer unreadable: %s", state);
 }
 
 static int s3_probe(void *inst, xp_probe *p)
 {
     s3_inst *s = inst;
     /* Created on the first probe, not in validate: --config.check never needs libcurl. */
-    if (!s->http && !(s->http = xp_http_new())) {
-        snprintf(p->err, sizeof(p->err), "cannot create a libcurl handle (out of memory)");
-        return -1;
-    }
+    if (!s->http && !(s->http = xp_http_new()))
+        return xp_probe_fail(p, XP_REASON_CONNECT,
+                             "cannot create a libcurl handle (out of memory)");
     if (s3_head_bucket(s, p) != 0)
         return -1;
     if (s->localstack_health && s3_localstack(s, p) != 0)

@@ -92,7 +92,9 @@ void xp_dep_view_copy(xp_dep *d, xp_dep_view *out)
     pthread_mutex_unlock(&d->mu);
 }
 
-static void log_transition(const xp_dep *d, xp_transition t, const char *error)
+/* A transition caused by a failed probe names its reason and error. */
+static void log_transition(const xp_dep *d, xp_transition t, const char *error,
+                           const char *reason)
 {
     static const char *const msgs[XP_T_COUNT] = {"breaker opened", "breaker half-open, trying",
                                                  "breaker closed", "breaker reopened"};
@@ -101,7 +103,10 @@ static void log_transition(const xp_dep *d, xp_transition t, const char *error)
     const char *from, *to;
     xp_transition_names(t, &from, &to);
     int level = (t == XP_T_CLOSED_OPEN || t == XP_T_HALF_OPEN_OPEN) ? XP_LOG_WARN : XP_LOG_INFO;
-    if (error && *error)
+    if (reason && error && *error)
+        xp_log(level, d->cfg.name, msgs[t], "from", from, "to", to, "reason", reason, "error",
+               error, NULL);
+    else if (error && *error)
         xp_log(level, d->cfg.name, msgs[t], "from", from, "to", to, "error", error, NULL);
     else
         xp_log(level, d->cfg.name, msgs[t], "from", from, "to", to, NULL);
@@ -175,9 +180,16 @@ static void run_probe(xp_dep *d, double start)
         rc = -1;
         snprintf(p.err, sizeof(p.err), "timed out after %.3gs (timeout %.3gs)", duration,
                  d->cfg.timeout);
+        p.reason = XP_REASON_TIMEOUT;
     }
     if (rc != 0 && p.err[0] == '\0')
         snprintf(p.err, sizeof(p.err), "probe failed");
+    /* Every failure has exactly one reason; a collector that named none gets check. */
+    if (rc == 0)
+        p.reason = XP_REASON_NONE;
+    else if (p.reason <= XP_REASON_NONE || p.reason >= XP_REASON_COUNT)
+        p.reason = XP_REASON_CHECK;
+    const char *why = xp_reason_name(p.reason);
     p.err[sizeof(p.err) - 1] = '\0';
     clean_text(p.err);
     /* Whatever a backend or library echoed, no secret of this dependency leaves the process. */
@@ -197,6 +209,7 @@ static void run_probe(xp_dep *d, double start)
     v->last_success = rc == 0;
     v->last_duration = duration;
     v->last_timestamp = wall;
+    v->last_reason = p.reason;
     if (rc == 0) {
         v->last_error[0] = '\0';
         v->last_success_latency = duration;
@@ -204,6 +217,8 @@ static void run_probe(xp_dep *d, double start)
         snprintf(v->last_error, sizeof(v->last_error), "%s", p.err);
         snprintf(v->failure_error, sizeof(v->failure_error), "%s", p.err);
         v->failure_timestamp = wall;
+        v->failure_reason = p.reason;
+        v->failures[p.reason]++;
     }
     size_t b = 0;
     while (b < XP_BUCKET_COUNT && duration > xp_probe_buckets[b])
@@ -219,12 +234,12 @@ static void run_probe(xp_dep *d, double start)
     /* Log the first failure of a run and the recovery; repeats go to debug, as collectd's
      * c_complain does, so an outage does not flood the log. */
     if (rc != 0 && was_ok && t == XP_T_NONE)
-        xp_log(XP_LOG_WARN, d->cfg.name, "probe failed", "error", p.err, NULL);
+        xp_log(XP_LOG_WARN, d->cfg.name, "probe failed", "reason", why, "error", p.err, NULL);
     else if (rc != 0)
-        xp_log(XP_LOG_DEBUG, d->cfg.name, "probe failed", "error", p.err, NULL);
+        xp_log(XP_LOG_DEBUG, d->cfg.name, "probe failed", "reason", why, "error", p.err, NULL);
     else if (!was_ok && t == XP_T_NONE)
         xp_log(XP_LOG_INFO, d->cfg.name, "probe succeeded again", NULL);
-    log_transition(d, t, rc != 0 ? p.err : NULL);
+    log_transition(d, t, rc != 0 ? p.err : NULL, rc != 0 ? why : NULL);
 }
 
 static void *worker(void *arg)
@@ -253,7 +268,7 @@ static void *worker(void *arg)
         if (allowed < 0)
             continue;
         if (allowed) {
-            log_transition(d, t, NULL);
+            log_transition(d, t, NULL, NULL);
             run_probe(d, now);
         } else {
             changed(); /* a rejected tick moves circuit_breaker_calls_total */

@@ -207,6 +207,18 @@ static void render_probes(const xp_snapshot *s, xp_buf *b)
                        floor(s->views[i].last_timestamp * 1000) / 1000);
 }
 
+/* Present from start for every reason, so a rate over it never starts from a missing series. */
+static void render_failures(const xp_snapshot *s, xp_buf *b)
+{
+    xp_expo_header(b, "dependency_probe_failures_total", "counter",
+                   "Failed probes by reason: timeout, dns, tls, connect, auth, rate_limited, "
+                   "server_error, client_error, protocol, check." FROM_PROBES);
+    for (size_t i = 0; i < s->n_deps; i++)
+        for (int r = XP_REASON_NONE + 1; r < XP_REASON_COUNT; r++)
+            dep_sample_label(b, "dependency_probe_failures_total", s->deps[i]->name, "reason",
+                             xp_reason_name((xp_reason)r), (double)s->views[i].failures[r]);
+}
+
 static void render_info(const xp_snapshot *s, xp_buf *b)
 {
     xp_expo_header(b, "dependency_info", "gauge",
@@ -290,6 +302,7 @@ int xp_render_metrics(const xp_snapshot *s, const xp_procstat *ps, xp_buf *out)
     render_rates_and_modes(s, out);
     render_health(s, out);
     render_probes(s, out);
+    render_failures(s, out);
     render_info(s, out);
     render_details(s, out);
     render_self(s, ps, out);

@@ -15,6 +15,8 @@ static json_t *last_probe(const xp_dep_view *v)
     json_object_set_new(o, "duration_seconds", json_real(v->last_duration));
     json_object_set_new(o, "timestamp", json_real(floor(v->last_timestamp * 1000) / 1000));
     json_object_set_new(o, "error", v->last_success ? json_null() : json_string(v->last_error));
+    json_object_set_new(o, "reason",
+                        v->last_success ? json_null() : json_string(xp_reason_name(v->last_reason)));
     return o;
 }
 

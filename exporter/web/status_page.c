@@ -55,6 +55,7 @@ static const char *const css =
     "tr.state-open{background:#ffebee}tr.state-open td.state{color:#c62828;font-weight:bold}"
     "tr.state-half_open{background:#fff8e1}tr.state-half_open td.state{color:#ef6c00;font-weight:bold}"
     ".err{color:#b71c1c;max-width:40em;word-break:break-word}"
+    ".reason{font:bold .8em monospace;padding:.1em .35em;border:1px solid #ef9a9a;border-radius:3px}"
     "#features{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:.4em;max-width:70em}"
     "#features li{padding:.25em .6em;border-radius:4px;border:1px solid}"
     "li.on{color:#2e7d32;border-color:#a5d6a7;background:#f1f8e9}"
@@ -106,6 +107,8 @@ int xp_render_status_page(const xp_snapshot *s, const char *telemetry_path, xp_b
             xp_buf_puts(b, "&ndash;");
         xp_buf_puts(b, "</td><td class=\"err\">");
         if (v->failure_timestamp > 0) {
+            xp_buf_printf(b, "<span class=\"reason\">%s</span> ",
+                          xp_reason_name(v->failure_reason));
             html(b, v->failure_error);
             xp_buf_puts(b, " <small>(");
             ago(b, s->now_wall, v->failure_timestamp);

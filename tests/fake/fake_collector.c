@@ -1,7 +1,7 @@
 /* A collector that exists only in the test tree. Each probe reads a script file whose first
  * word says what to do, so tests drive the core (breakers, deadlines, scores) exactly:
  *   ok [MS [VALUE]]  succeed after MS milliseconds; VALUE becomes dependency_fake_value
- *   fail [MESSAGE]   fail with MESSAGE
+ *   fail [reason=R] [MESSAGE]  fail with MESSAGE, of reason R (default check)
  *   hang             wait for the deadline (or cancellation), then fail: a frozen backend
  *   stuck MS         ignore the deadline, sleep MS, succeed: a collector that overruns
  * A missing file fails the probe. */
@@ -70,10 +70,8 @@ static int fake_probe(void *inst, xp_probe *p)
     fake_inst *f = inst;
     char line[512] = "";
     FILE *fp = fopen(f->script, "r");
-    if (!fp) {
-        snprintf(p->err, sizeof(p->err), "script missing");
-        return -1;
-    }
+    if (!fp)
+        return xp_probe_fail(p, XP_REASON_CONNECT, "script missing");
     if (!fgets(line, sizeof(line), fp))
         line[0] = '\0';
     fclose(fp);
@@ -87,23 +85,31 @@ static int fake_probe(void *inst, xp_probe *p)
         return 0;
     }
     if (strncmp(line, "fail", 4) == 0) {
+        const char *msg = line[4] ? line + 5 : "";
+        xp_reason reason = XP_REASON_CHECK;
+        if (strncmp(msg, "reason=", 7) == 0) {
+            size_t n = strcspn(msg + 7, " ");
+            for (int r = XP_REASON_NONE + 1; r < XP_REASON_COUNT; r++)
+                if (strlen(xp_reason_name((xp_reason)r)) == n &&
+                    strncmp(msg + 7, xp_reason_name((xp_reason)r), n) == 0)
+                    reason = (xp_reason)r;
+            msg += 7 + n;
+            msg += *msg == ' ';
+        }
         /* The message is cut to what err holds. */
-        snprintf(p->err, sizeof(p->err), "%.200s", line[4] ? line + 5 : "scripted failure");
-        return -1;
+        return xp_probe_fail(p, reason, "%.200s", *msg ? msg : "scripted failure");
     }
     if (strncmp(line, "hang", 4) == 0) {
         while (xp_clock_mono() < p->deadline && !atomic_load(p->cancel))
             sleep_s(0.01);
-        snprintf(p->err, sizeof(p->err), "timed out");
-        return -1;
+        return xp_probe_fail(p, XP_REASON_TIMEOUT, "timed out");
     }
     if (strncmp(line, "stuck", 5) == 0) {
         sscanf(line + 5, "%lf", &ms);
         sleep_s(ms / 1000);
         return 0;
     }
-    snprintf(p->err, sizeof(p->err), "bad script");
-    return -1;
+    return xp_probe_fail(p, XP_REASON_PROTOCOL, "bad script");
 }
 
 static void fake_destroy(void *inst)

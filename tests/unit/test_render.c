@@ -98,6 +98,9 @@ static int fixed_snapshot(xp_snapshot *s, xp_config *cfg, xp_dep_cfg *deps, xp_d
     for (int i = 0; i < XP_DETAIL_MAX; i++)
         views[0].detail[i] = views[1].detail[i] = NAN;
     views[0].detail[0] = 7; /* dependency_postgres_connections */
+    views[0].failures[XP_REASON_CONNECT] = 1;
+    views[0].failures[XP_REASON_TIMEOUT] = 3;
+    views[0].last_reason = views[0].failure_reason = XP_REASON_TIMEOUT;
 
     /* cache: in shadow mode, its window (3 outcomes) still below minimum_calls. */
     xp_breaker_cfg bc1 = {.failure_threshold = 5, .recovery_timeout = 15, .half_open_requests = 2,
@@ -152,6 +155,46 @@ static char *read_file(const char *path)
     return data;
 }
 
+/* Every reason of SPEC section 5 is a series of every dependency from the start, in the
+ * order of precedence, holding its own count. */
+static void failures_by_reason(void **state)
+{
+    static const char *const order[] = {"timeout",      "dns",          "tls",      "connect",
+                                        "auth",         "rate_limited", "server_error",
+                                        "client_error", "protocol",     "check"};
+    xp_snapshot s;
+    xp_config cfg;
+    xp_dep_cfg deps[2];
+    xp_dep_view views[2];
+    const xp_dep_cfg *dp[2];
+    double scores[2];
+    int on[2];
+    xp_feature_cfg feat[2];
+    size_t req[1];
+    assert_int_equal(fixed_snapshot(&s, &cfg, deps, views, dp, scores, on, feat, req), 0);
+    views[1].probed = 0; /* never probed: the family is there all the same */
+    xp_buf b;
+    xp_buf_init(&b);
+    assert_int_equal(xp_render_metrics(&s, NULL, &b), 0);
+    assert_int_equal(XP_REASON_COUNT - 1, sizeof(order) / sizeof(order[0]));
+    const char *at = strstr(b.data, "# TYPE dependency_probe_failures_total counter\n");
+    assert_non_null(at);
+    for (size_t d = 0; d < 2; d++)
+        for (size_t r = 0; r < sizeof(order) / sizeof(order[0]); r++) {
+            assert_string_equal(xp_reason_name((xp_reason)(r + 1)), order[r]);
+            char line[160];
+            int want = d == 0 && r == 0 ? 3 : d == 0 && r == 3 ? 1 : 0;
+            snprintf(line, sizeof(line), "dependency_probe_failures_total{dependency=\"%s\",reason=\"%s\"} %d\n",
+                     d == 0 ? "database" : "cache", order[r], want);
+            const char *hit = strstr(at, line);
+            assert_non_null(hit);
+            at = hit; /* in order */
+        }
+    assert_string_equal(xp_reason_name(XP_REASON_NONE), "none");
+    assert_string_equal(xp_reason_name(XP_REASON_COUNT), "none");
+    xp_buf_free(&b);
+}
+
 static void whole_body_matches_golden(void **state)
 {
     xp_snapshot s;
@@ -195,6 +238,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(label_and_help_escaping),
         cmocka_unit_test(numbers),
+        cmocka_unit_test(failures_by_reason),
         cmocka_unit_test(whole_body_matches_golden),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
