@@ -29,14 +29,14 @@ BROKEN = [
     ("indented continuation", DEP + "password = a\n  b\n", 5, "indented line"),
     ("timeout not below interval", DEP + "interval = 2s\n", 4, "timeout (2s) must be shorter than interval (2s)"),
     ("bad duration", DEP + "recovery_timeout = soon\n", 4, "recovery_timeout must be a positive duration"),
-    ("negative weight", DEP + "weight = -1\n", 4, "weight must be a finite number >= 0"),
+    ("negative weight", DEP + "weight = -1\n", 4, "weight must be a number from 0 to 1000000"),
     ("300-character line", DEP + "query = SELECT '" + "x" * 283 + "'\n", 4, "line too long: 300 characters"),
     ("requires naming nothing", DEP + "[feature.f]\nmin_level = degraded\nrequires = db, cache\n", 6,
      'requires names "cache"'),
     ("min_level missing", DEP + "[feature.f]\nrequires = db\n", 4, "[feature.f] needs min_level"),
     ("thresholds out of order", "[degradation]\nlimited = 80\n" + DEP, 2, "thresholds must be ordered"),
     ("bad bcrypt hash", "[web]\nbasic_auth_user = u\nbasic_auth_password_hash = plain\n" + DEP, 3,
-     "basic_auth_password_hash is not a bcrypt hash"),
+     "basic_auth_password_hash must be a bcrypt hash"),
     ("no dependencies", "[exporter]\nlog_level = info\n", None, "no [dependency.NAME] section"),
 ]
 

@@ -1,4 +1,4 @@
-#include "config/config_reader.h"
+#include "config/reader.h"
 
 #include <ini.h>
 #include <stdio.h>
@@ -43,7 +43,7 @@ static char *line_reader_next(char *str, int num, void *stream) {
     r->detect_line = r->lineno;
     if (memchr(start, '\0', content)) {
         snprintf(r->err, r->errlen, "line contains a NUL byte");
-        r->failed = 1;
+        r->failed = 2; /* the reader's own */
         return NULL;
     }
     /* inih needs room for the line, "\n" and the terminating NUL; it would cut anything
@@ -51,7 +51,7 @@ static char *line_reader_next(char *str, int num, void *stream) {
     if (num < 3 || content > (size_t)num - 3) {
         snprintf(r->err, r->errlen, "line too long: %zu characters, at most %d fit", content,
                  num < 3 ? 0 : num - 3);
-        r->failed = 1;
+        r->failed = 2;
         return NULL;
     }
     if (r->cb->line &&
@@ -102,7 +102,7 @@ int xp_ini_parse(const char *text, size_t len, const xp_ini_callbacks *cb, void 
     if (rc < 0) {
         *err_line = 0;
         snprintf(err, errlen, "out of memory reading the file");
-        return -1;
+        return -2;
     }
     /* inih reports its own syntax errors (a line with no '=' or no closing ']') only through
      * its return value, and keeps going after them: the earlier problem wins. */
@@ -118,11 +118,11 @@ int xp_ini_parse(const char *text, size_t len, const xp_ini_callbacks *cb, void 
             snprintf(err, errlen, "section header without a closing ]");
         else
             snprintf(err, errlen, "expected [section] or key = value");
-        return -1;
+        return -2;
     }
     if (r.failed) {
         *err_line = r.err_line;
-        return -1;
+        return r.failed == 2 ? -2 : -1;
     }
     return 0;
 }

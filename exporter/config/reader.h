@@ -11,7 +11,8 @@
 #include <stddef.h>
 
 /* Both callbacks return 0 to go on, or -1 after writing a message (without FILE:LINE) into
- * err; *err_line starts as the current line and may be pointed elsewhere. */
+ * err or keeping it themselves; *err_line starts as the current line and may be pointed
+ * elsewhere. */
 typedef struct xp_ini_callbacks {
     /* Every physical line before inih sees it, without its line terminator. */
     int (*line)(void *user, int lineno, const char *text, size_t len, int *err_line, char *err,
@@ -21,7 +22,8 @@ typedef struct xp_ini_callbacks {
                 char *err, size_t errlen);
 } xp_ini_callbacks;
 
-/* 0 when every line was read and accepted; -1 with *err_line (0: none applies) and err set. */
+/* 0 when every line was read and accepted; else *err_line (0: none applies) and err are set,
+ * and the result is -1 when a callback refused a line, -2 when the reader or inih did. */
 int xp_ini_parse(const char *text, size_t len, const xp_ini_callbacks *cb, void *user,
                  int *err_line, char *err, size_t errlen);
 

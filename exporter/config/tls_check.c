@@ -1,0 +1,77 @@
+#include "config/tls_check.h"
+
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/file.h"
+
+#define TLS_FILE_MAX (1u << 20)
+
+static int tls_read(const char *key, const char *path, gnutls_datum_t *d, char *err,
+                    size_t errlen)
+{
+    char *buf, why[128];
+    size_t n;
+    if (xp_file_read(path, TLS_FILE_MAX, &buf, &n, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "%s: cannot read %s: %s", key, path, why);
+        return -1;
+    }
+    d->data = (unsigned char *)buf;
+    d->size = (unsigned)n;
+    return 0;
+}
+
+int xp_tls_check_pair(const char *cert_file, const char *key_file, int *bad, char *err,
+                      size_t errlen)
+{
+    gnutls_datum_t cert = {NULL, 0}, key = {NULL, 0};
+    gnutls_x509_crt_t *crts = NULL;
+    unsigned ncrts = 0;
+    gnutls_x509_privkey_t pk = NULL;
+    gnutls_certificate_credentials_t cred = NULL;
+    int rc = -1, e;
+    *bad = XP_TLS_BAD_CERT;
+    if (tls_read("tls_cert_file", cert_file, &cert, err, errlen) != 0)
+        goto out;
+    if ((e = gnutls_x509_crt_list_import2(&crts, &ncrts, &cert, GNUTLS_X509_FMT_PEM, 0)) < 0) {
+        snprintf(err, errlen, "tls_cert_file: %s holds no PEM certificate (%s)%s", cert_file,
+                 gnutls_strerror(e),
+                 strstr((char *)cert.data, "PRIVATE KEY")
+                     ? "; it holds a private key: are tls_cert_file and tls_key_file swapped?"
+                     : "");
+        goto out;
+    }
+    *bad = XP_TLS_BAD_KEY;
+    if (tls_read("tls_key_file", key_file, &key, err, errlen) != 0)
+        goto out;
+    if ((e = gnutls_x509_privkey_init(&pk)) < 0 ||
+        (e = gnutls_x509_privkey_import2(pk, &key, GNUTLS_X509_FMT_PEM, NULL, 0)) < 0) {
+        snprintf(err, errlen, "tls_key_file: %s holds no unencrypted PEM private key (%s)%s",
+                 key_file, gnutls_strerror(e),
+                 strstr((char *)key.data, "CERTIFICATE")
+                     ? "; it holds a certificate: are tls_cert_file and tls_key_file swapped?"
+                     : "");
+        goto out;
+    }
+    /* What libmicrohttpd does with the pair: GnuTLS checks that the key is the certificate's. */
+    if ((e = gnutls_certificate_allocate_credentials(&cred)) < 0 ||
+        (e = gnutls_certificate_set_x509_key(cred, crts, (int)ncrts, pk)) < 0) {
+        snprintf(err, errlen, "tls_key_file: the key in %s does not go with the certificate in %s "
+                 "(%s)", key_file, cert_file, gnutls_strerror(e));
+        goto out;
+    }
+    rc = 0;
+out:
+    if (cred)
+        gnutls_certificate_free_credentials(cred);
+    if (pk)
+        gnutls_x509_privkey_deinit(pk);
+    for (unsigned i = 0; i < ncrts; i++)
+        gnutls_x509_crt_deinit(crts[i]);
+    gnutls_free(crts);
+    xp_file_free((char *)cert.data, cert.size);
+    xp_file_free((char *)key.data, key.size);
+    return rc;
+}
