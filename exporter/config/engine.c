@@ -9,10 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/buf.h"
 #include "base/file.h"
 #include "base/secret.h"
-#include "config/values.h"
 
 #define SECRET_FILE_MAX (64u << 10)
 
@@ -58,18 +56,17 @@ static int add_copy(void *user, const char *p, size_t len)
 {
     xp_cfg_ctx *c = user;
     void *arr = c->secrets;
-    char *copy = len ? strndup(p, len) : NULL;
-    if (len && (!copy || xp_cfg_grow(&arr, &c->cap_secrets, c->n_secrets, sizeof(char *)) != 0)) {
-        free(copy);
-        return -1;
-    }
+    if (!len)
+        return 0;
+    int rc = xp_cfg_grow(&arr, &c->cap_secrets, c->n_secrets, sizeof(char *));
     c->secrets = arr;
-    if (copy)
-        c->secrets[c->n_secrets++] = copy;
+    if (rc != 0 || !(c->secrets[c->n_secrets] = strndup(p, len)))
+        return -1;
+    c->n_secrets++;
     return 0;
 }
 
-int xp_cfg_add_secret(xp_cfg_ctx *c, const char *value, int embeds)
+static int add_secret(xp_cfg_ctx *c, const char *value, int embeds)
 {
     return embeds ? xp_secret_embedded(value, add_copy, c) : add_copy(c, value, strlen(value));
 }
@@ -82,7 +79,7 @@ static const char *key_word(const xp_key *k, size_t i)
     return xp_collectors[i] ? xp_collectors[i]->name : NULL;
 }
 
-void xp_cfg_describe(const xp_key *k, char *buf, size_t len)
+static void describe(const xp_key *k, char *buf, size_t len)
 {
     static const char *const fixed[] = {
         [XP_K_DURATION] = "a positive duration such as 500ms, 10s, 1m or 1h, at most 30 days",
@@ -119,7 +116,14 @@ int xp_key_set(const xp_key *k, void *base, const char *v, char *msg, size_t msg
     void *f = (char *)base + k->offset;
     char why[256] = "", *copy = NULL, *data;
     size_t n;
-    int rc = -1;
+    const xp_collector *col;
+    int rc = k->kind == XP_K_DURATION ? xp_duration_parse(v, f)
+             : k->kind == XP_K_COUNT  ? xp_cfg_parse_uint(v, (unsigned)k->min,
+                                                          k->max ? (unsigned)k->max : XP_COUNT_MAX, f)
+             : k->kind == XP_K_NUMBER  ? xp_cfg_parse_number(v, k->min, k->max, f)
+             : k->kind == XP_K_PERCENT ? xp_cfg_parse_percent(v, f)
+             : k->kind == XP_K_BOOL    ? xp_cfg_parse_bool(v, f)
+                                       : -1;
     switch (k->kind) {
     case XP_K_PATH:
         /* Read once now (a FIFO or device would block whoever reads it later), so that
@@ -141,33 +145,18 @@ int xp_key_set(const xp_key *k, void *base, const char *v, char *msg, size_t msg
         free_string(k, f);
         *(char **)f = copy;
         return 0;
-    case XP_K_DURATION:
-        rc = xp_duration_parse(v, f);
-        break;
-    case XP_K_COUNT:
-        rc = xp_cfg_parse_uint(v, (unsigned)k->min, k->max ? (unsigned)k->max : XP_COUNT_MAX, f);
-        break;
-    case XP_K_NUMBER:
-        rc = xp_cfg_parse_number(v, k->min, k->max, f);
-        break;
-    case XP_K_PERCENT:
-        rc = xp_cfg_parse_percent(v, f);
-        break;
-    case XP_K_BOOL:
-        rc = xp_cfg_parse_bool(v, f);
-        break;
     case XP_K_ENUM:
-        for (int i = 0; k->names[i]; i++) {
+        for (int i = 0; rc && k->names[i]; i++) {
             if (strcmp(v, k->names[i]) == 0) {
                 *(int *)f = i;
-                return 0;
+                rc = 0;
             }
         }
         break;
     case XP_K_COLLECTOR:
-        if (xp_collector_find(v)) {
-            *(const xp_collector **)f = xp_collector_find(v);
-            return 0;
+        if ((col = xp_collector_find(v)) != NULL) {
+            *(const xp_collector **)f = col;
+            rc = 0;
         }
         break;
     case XP_K_PARSE:
@@ -175,11 +164,13 @@ int xp_key_set(const xp_key *k, void *base, const char *v, char *msg, size_t msg
             return 0;
         snprintf(msg, msglen, "%s: %s", k->name, why);
         return -1;
+    default:
+        break;
     }
     if (rc == 0)
         return 0;
     if (!why[0])
-        xp_cfg_describe(k, why, sizeof(why));
+        describe(k, why, sizeof(why));
     if (!why[0]) /* a string that could not be copied */
         snprintf(why, sizeof(why), "set (out of memory)");
     if (k->flags & XP_KEY_SECRET)
@@ -227,16 +218,13 @@ static const xp_key *key_find(const xp_cfg_table *t, size_t nt, const char *key,
 static int key_unknown(xp_cfg_ctx *c, const xp_cfg_kv *kv, const xp_cfg_table *t, size_t nt,
                        const char *where)
 {
-    xp_buf known;
-    xp_buf_init(&known);
+    char known[XP_CONFIG_ERR_MAX] = "";
+    size_t o = 0;
     for (size_t i = 0; i < nt; i++)
-        for (const xp_key *k = t[i].keys; k->name; k++)
-            xp_buf_printf(&known, "%s%s%s", known.len ? ", " : "", k->name,
-                          k->flags & XP_KEY_SECRET ? "[_file]" : "");
-    xp_cfg_fail(c, kv->line, "unknown key \"%s\" %s (known: %s)", kv->key, where,
-                xp_buf_failed(&known) || !known.data ? "?" : known.data);
-    xp_buf_free(&known);
-    return -1;
+        for (const xp_key *k = t[i].keys; k->name && o < sizeof(known); k++)
+            o += (size_t)snprintf(known + o, sizeof(known) - o, "%s%s%s", o ? ", " : "", k->name,
+                                  k->flags & XP_KEY_SECRET ? "[_file]" : "");
+    return xp_cfg_fail(c, kv->line, "unknown key \"%s\" %s (known: %s)", kv->key, where, known);
 }
 
 static void free_value(char *v)
@@ -286,7 +274,7 @@ int xp_cfg_apply(xp_cfg_ctx *c, const xp_cfg_section *s, const xp_cfg_table *t, 
     for (size_t i = 0; i < nt; i++) {
         for (const xp_key *k = t[i].keys; k->name; k++) {
             if ((k->flags & XP_KEY_REQUIRED) && !xp_cfg_find(s, k->name)) {
-                xp_cfg_describe(k, msg, sizeof(msg));
+                describe(k, msg, sizeof(msg));
                 return xp_cfg_fail(c, s->line, "[%s] needs %s%s%s", s->name, k->name,
                                    msg[0] ? " = " : "", msg);
             }
@@ -311,7 +299,7 @@ int xp_cfg_apply(xp_cfg_ctx *c, const xp_cfg_section *s, const xp_cfg_table *t, 
             return -1;
         int rc = 0;
         if (k->flags & (XP_KEY_SECRET | XP_KEY_EMBEDS_SECRET))
-            rc = xp_cfg_add_secret(c, v, !(k->flags & XP_KEY_SECRET)) != 0
+            rc = add_secret(c, v, !(k->flags & XP_KEY_SECRET)) != 0
                      ? xp_cfg_fail(c, kv->line, "out of memory")
                      : 0;
         if (!rc && xp_key_set(k, base, v, msg, sizeof(msg)) != 0)
@@ -340,8 +328,9 @@ static size_t canon_row(const xp_key *k, const void *base, char *out)
         v = (*(const xp_collector *const *)f)->name;
     else if (k->kind == XP_K_PARSE)
         v = "?"; /* not allowed in dependency tables: keys.h */
-    else
-        snprintf(num, sizeof(num), "%.17g", *(const double *)f);
+    else /* durations to the nanosecond: 0.1m and 6s may differ in the last bit */
+        snprintf(num, sizeof(num), k->kind == XP_K_DURATION ? "%.9f" : "%.17g",
+                 *(const double *)f);
     size_t nl = strlen(k->name), vl = v ? strlen(v) + 1 : 0;
     if (out) {
         memcpy(out, k->name, nl);

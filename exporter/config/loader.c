@@ -45,99 +45,72 @@ static int section_finish(xp_cfg_ctx *c)
 /* "[name]" optionally followed by a comment. */
 static int section_header(xp_cfg_ctx *c, const char *p, const char *end, int line)
 {
-    const char *close = memchr(p, ']', (size_t)(end - p));
+    const char *close = memchr(p, ']', (size_t)(end - p)), *rest;
     if (!close)
         return xp_cfg_fail(c, line, "section header without a closing ]");
-    const char *rest = close + 1;
-    while (rest < end && isspace((unsigned char)*rest))
+    for (rest = close + 1; rest < end && isspace((unsigned char)*rest);)
         rest++;
     if (rest < end && *rest != ';' && *rest != '#')
         return xp_cfg_fail(c, line, "unexpected text after the section header");
     if (section_finish(c) != 0)
         return -1;
-    char *name = strndup(p + 1, (size_t)(close - p - 1));
     void *arr = c->seen;
-    if (!name || xp_cfg_grow(&arr, &c->cap_seen, c->n_seen, sizeof(xp_cfg_section)) != 0) {
-        free(name);
+    if (xp_cfg_grow(&arr, &c->cap_seen, c->n_seen, sizeof(xp_cfg_section)) != 0 ||
+        !(c->cur.name = strndup(p + 1, (size_t)(close - p - 1))))
         return xp_cfg_fail(c, line, "out of memory");
-    }
     c->seen = arr;
-    for (size_t i = 0; i < c->n_seen; i++) {
-        if (strcmp(c->seen[i].name, name) == 0) {
-            xp_cfg_fail(c, line, "duplicate section [%s] (first on line %d)", name,
-                        c->seen[i].line);
-            free(name);
-            return -1;
-        }
-    }
-    if (xp_cfg_section_check(c, name, line) != 0) {
-        free(name);
+    for (size_t i = 0; i < c->n_seen; i++)
+        if (strcmp(c->seen[i].name, c->cur.name) == 0)
+            return xp_cfg_fail(c, line, "duplicate section [%s] (first on line %d)", c->cur.name,
+                               c->seen[i].line);
+    if (xp_cfg_section_check(c, c->cur.name, line) != 0)
         return -1;
-    }
-    c->seen[c->n_seen++] = (xp_cfg_section){.name = name, .line = line};
-    c->cur = (xp_cfg_section){.line = line, .name = strdup(name)};
-    if (!c->cur.name)
+    if (!(c->seen[c->n_seen].name = strdup(c->cur.name)))
         return xp_cfg_fail(c, line, "out of memory");
+    c->seen[c->n_seen++].line = c->cur.line = line;
     c->in_section = 1;
     c->key_seen = 0;
     return 0;
 }
 
-/* The message stays in c->err, whole, until it is scrubbed: a copy cut short here could
- * keep the start of a secret. */
-static int ctx_report(xp_cfg_ctx *c, int rc, int *err_line, char *err, size_t errlen)
-{
-    if (rc)
-        *err_line = c->err_line;
-    return rc;
-}
-
-static int ctx_line(void *user, int lineno, const char *text, size_t len, int *err_line, char *err,
-                    size_t errlen)
+static int ctx_line(void *user, int lineno, const char *text, size_t len)
 {
     xp_cfg_ctx *c = user;
     const char *p = text, *end = text + len;
     while (p < end && isspace((unsigned char)*p))
         p++;
-    int rc = 0;
     if (p == end || *p == ';' || *p == '#')
         return 0;
     if (p > text && c->key_seen)
         /* inih would pass this on as more of the previous value, which is never what a
          * config here means: refuse it rather than guess. */
-        rc = xp_cfg_fail(c, lineno,
-                         "indented line would continue the previous value; multi-line values "
-                         "are not supported (remove the indentation)");
-    else if (*p == '[')
-        rc = section_header(c, p, end, lineno);
-    else
-        c->key_seen = 1;
-    return ctx_report(c, rc, err_line, err, errlen);
+        return xp_cfg_fail(c, lineno, "indented line would continue the previous value; "
+                                      "multi-line values are not supported (remove the "
+                                      "indentation)");
+    if (*p == '[')
+        return section_header(c, p, end, lineno);
+    c->key_seen = 1;
+    return 0;
 }
 
-static int ctx_pair(void *user, int lineno, const char *key, const char *value, int *err_line,
-                    char *err, size_t errlen)
+static int ctx_pair(void *user, int lineno, const char *key, const char *value)
 {
     xp_cfg_ctx *c = user;
-    int rc = 0;
     const xp_cfg_kv *first;
     void *arr = c->cur.kv;
     if (!c->in_section)
-        rc = xp_cfg_fail(c, lineno, "key \"%s\" comes before any [section]", key);
-    else if (!*key)
-        rc = xp_cfg_fail(c, lineno, "a key name is missing before '='");
-    else if ((first = xp_cfg_find(&c->cur, key)))
-        rc = xp_cfg_fail(c, lineno, "duplicate key \"%s\" in [%s] (first on line %d)", key,
-                         c->cur.name, first->line);
-    else if (xp_cfg_grow(&arr, &c->cur.cap, c->cur.n, sizeof(xp_cfg_kv)) != 0)
-        rc = xp_cfg_fail(c, lineno, "out of memory");
-    else {
-        c->cur.kv = arr;
-        c->cur.kv[c->cur.n++] = (xp_cfg_kv){strdup(key), strdup(value), lineno};
-        if (!c->cur.kv[c->cur.n - 1].key || !c->cur.kv[c->cur.n - 1].value)
-            rc = xp_cfg_fail(c, lineno, "out of memory");
-    }
-    return ctx_report(c, rc, err_line, err, errlen);
+        return xp_cfg_fail(c, lineno, "key \"%s\" comes before any [section]", key);
+    if (!*key)
+        return xp_cfg_fail(c, lineno, "a key name is missing before '='");
+    if ((first = xp_cfg_find(&c->cur, key)))
+        return xp_cfg_fail(c, lineno, "duplicate key \"%s\" in [%s] (first on line %d)", key,
+                           c->cur.name, first->line);
+    if (xp_cfg_grow(&arr, &c->cur.cap, c->cur.n, sizeof(xp_cfg_kv)) != 0)
+        return xp_cfg_fail(c, lineno, "out of memory");
+    c->cur.kv = arr;
+    xp_cfg_kv *kv = &c->cur.kv[c->cur.n++];
+    *kv = (xp_cfg_kv){strdup(key), strdup(value), lineno};
+    return kv->key && kv->value ? 0 : xp_cfg_fail(c, lineno, "out of memory");
 }
 
 static void ctx_free(xp_cfg_ctx *c)
@@ -145,14 +118,14 @@ static void ctx_free(xp_cfg_ctx *c)
     section_clear(&c->cur);
     for (size_t i = 0; i < c->n_seen; i++)
         free(c->seen[i].name);
-    free(c->seen);
     for (size_t i = 0; i < c->n_requires; i++)
         free(c->requires[i].list);
-    free(c->requires);
     for (size_t i = 0; i < c->n_secrets; i++) {
         explicit_bzero(c->secrets[i], strlen(c->secrets[i]));
         free(c->secrets[i]);
     }
+    free(c->seen);
+    free(c->requires);
     free(c->secrets);
     free(c->base_dir);
     free(c->err);
@@ -217,16 +190,30 @@ xp_config *xp_config_parse(const char *name, const char *text, size_t len, int u
     return cfg;
 }
 
-xp_config *xp_config_load(const char *path, char *err, size_t errlen)
+/* Reads the file at path and runs it into cfg. 0 = ok. */
+static int config_file(xp_config *cfg, const char *path, int web_only, char *err, size_t errlen)
 {
     char *text, why[128];
     size_t len;
     if (xp_file_read(path, CONFIG_FILE_MAX, &text, &len, why, sizeof(why)) != 0) {
-        snprintf(err, errlen, "%s: cannot read the config file: %s", path, why);
+        snprintf(err, errlen, "%s: cannot read the %sconfig file: %s", path, web_only ? "web " : "",
+                 why);
+        return -1;
+    }
+    int rc = config_run(cfg, path, text, len, 0, web_only, err, errlen);
+    xp_file_free(text, len); /* it may hold secrets written inline */
+    return rc;
+}
+
+xp_config *xp_config_load(const char *path, char *err, size_t errlen)
+{
+    xp_config *cfg = config_new(path);
+    if (!cfg)
+        snprintf(err, errlen, "%s: out of memory", path);
+    else if (config_file(cfg, path, 0, err, errlen) != 0) {
+        xp_config_free(cfg);
         return NULL;
     }
-    xp_config *cfg = xp_config_parse(path, text, len, 0, err, errlen);
-    xp_file_free(text, len); /* it may hold secrets written inline */
     return cfg;
 }
 
@@ -241,25 +228,17 @@ xp_config *xp_config_load_builtin(char *err, size_t errlen)
 
 int xp_config_load_web(xp_config *cfg, const char *path, char *err, size_t errlen)
 {
-    char *text, why[128];
-    size_t len;
-    if (xp_file_read(path, CONFIG_FILE_MAX, &text, &len, why, sizeof(why)) != 0) {
-        snprintf(err, errlen, "%s: cannot read the web config file: %s", path, why);
-        return -1;
-    }
-    /* Parsed into a scratch config so that a bad file leaves cfg->web as it was. */
+    /* Read into a scratch config so that a bad file leaves cfg->web as it was. */
     xp_config *scratch = config_new(path);
-    int rc = -1;
+    int rc = scratch ? config_file(scratch, path, 1, err, errlen) : -1;
     if (!scratch)
         snprintf(err, errlen, "%s: out of memory", path);
-    else if (config_run(scratch, path, text, len, 0, 1, err, errlen) == 0) {
+    if (rc == 0) {
         xp_cfg_web_free(&cfg->web);
         cfg->web = scratch->web;
         memset(&scratch->web, 0, sizeof(scratch->web));
-        rc = 0;
     }
     xp_config_free(scratch);
-    xp_file_free(text, len);
     return rc;
 }
 

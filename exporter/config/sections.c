@@ -7,11 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/buf.h"
 #include "base/workers.h"
 #include "config/engine.h"
 #include "config/tls_check.h"
-#include "config/values.h"
 #include "model/level.h"
 
 static const char *const levels[] = {"optimal", "degraded", "limited", "minimal", "emergency",
@@ -199,37 +197,28 @@ static int dep_apply(xp_cfg_ctx *c, const xp_cfg_section *s, const char *name)
     return 0;
 }
 
-/* Adds the feature; its requires list (taken from fk) is resolved after the file. */
-static int feature_add(xp_cfg_ctx *c, const xp_cfg_section *s, const char *name,
-                       feature_keys_t *fk)
-{
-    xp_config *cfg = c->cfg;
-    void *arr = cfg->features, *req = c->requires;
-    size_t cap = cfg->n_features;
-    int grown = xp_cfg_grow(&arr, &cap, cfg->n_features, sizeof(xp_feature_cfg)) == 0;
-    cfg->features = arr;
-    grown = grown && xp_cfg_grow(&req, &c->cap_requires, c->n_requires, sizeof(*c->requires)) == 0;
-    c->requires = req;
-    xp_feature_cfg *f = &cfg->features[cfg->n_features];
-    if (!grown || !(f->name = strdup(name)))
-        return xp_cfg_fail(c, s->line, "out of memory");
-    f->min_level = fk->min_level;
-    f->n_requires = 0;
-    f->requires = NULL;
-    if (fk->requires)
-        c->requires[c->n_requires++] =
-            (xp_cfg_requires){cfg->n_features, fk->requires, line_of(s, "requires", NULL)};
-    fk->requires = NULL;
-    cfg->n_features++;
-    return 0;
-}
-
 static int feature_apply(xp_cfg_ctx *c, const xp_cfg_section *s, const char *name)
 {
+    xp_config *cfg = c->cfg;
     feature_keys_t fk = {0};
     xp_cfg_table t = {feature_keys, &fk};
-    int rc = xp_cfg_apply(c, s, &t, 1, NULL) == 0 ? feature_add(c, s, name, &fk) : -1;
-    free(fk.requires);
+    void *arr = cfg->features, *req = c->requires;
+    size_t cap = cfg->n_features;
+    int rc = xp_cfg_apply(c, s, &t, 1, NULL);
+    if (rc == 0 && (xp_cfg_grow(&arr, &cap, cfg->n_features, sizeof(xp_feature_cfg)) != 0 ||
+                    xp_cfg_grow(&req, &c->cap_requires, c->n_requires, sizeof(*c->requires)) != 0))
+        rc = xp_cfg_fail(c, s->line, "out of memory");
+    cfg->features = arr;
+    c->requires = req;
+    xp_feature_cfg *f = rc == 0 ? &cfg->features[cfg->n_features] : NULL;
+    if (f && !(*f = (xp_feature_cfg){.name = strdup(name), .min_level = fk.min_level}).name)
+        rc = xp_cfg_fail(c, s->line, "out of memory");
+    if (rc == 0 && fk.requires) /* resolved once every dependency is known: xp_cfg_finish */
+        c->requires[c->n_requires++] =
+            (xp_cfg_requires){cfg->n_features, fk.requires, line_of(s, "requires", NULL)};
+    else
+        free(fk.requires);
+    cfg->n_features += rc == 0;
     return rc;
 }
 
@@ -266,17 +255,12 @@ int xp_cfg_section_check(xp_cfg_ctx *c, const char *name, int line)
     if (c->web_only && (!k || k->apply != web_apply))
         return xp_cfg_fail(c, line, "section [%s] in a web config file, which may hold only [web]",
                            name);
-    if (!k) {
-        xp_buf known;
-        xp_buf_init(&known);
-        for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
-            xp_buf_printf(&known, "%s[%s%s]", i ? ", " : "", kinds[i].name,
-                          kinds[i].named ? ".NAME" : "");
-        xp_cfg_fail(c, line, "unknown section [%s] (known: %s)", name,
-                    xp_buf_failed(&known) || !known.data ? "?" : known.data);
-        xp_buf_free(&known);
-        return -1;
-    }
+    char known[256] = "";
+    for (size_t i = 0, o = 0; !k && i < sizeof(kinds) / sizeof(kinds[0]) && o < sizeof(known); i++)
+        o += (size_t)snprintf(known + o, sizeof(known) - o, "%s[%s%s]", i ? ", " : "",
+                              kinds[i].name, kinds[i].named ? ".NAME" : "");
+    if (!k)
+        return xp_cfg_fail(c, line, "unknown section [%s] (known: %s)", name, known);
     if (k->named && !*sfx)
         return xp_cfg_fail(c, line, "[%s] needs a name: [%s.NAME]", k->name, k->name);
     if (k->named && !xp_cfg_valid_name(sfx))
@@ -335,10 +319,8 @@ int xp_cfg_finish(xp_cfg_ctx *c)
 
 int xp_cfg_init(xp_config *cfg)
 {
-    return xp_keys_defaults(exporter_keys, cfg) != 0 || xp_keys_defaults(web_keys, &cfg->web) != 0 ||
-                   xp_keys_defaults(degradation_keys, &cfg->degradation) != 0
-               ? -1
-               : 0;
+    return xp_keys_defaults(exporter_keys, cfg) | xp_keys_defaults(web_keys, &cfg->web) |
+           xp_keys_defaults(degradation_keys, &cfg->degradation);
 }
 
 void xp_cfg_web_free(xp_web_cfg *w)

@@ -1,15 +1,14 @@
-#include "config/values.h"
-
+/* Parsers and checks of single config values: pure functions of the text. */
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "config/config.h"
+#include "config/engine.h"
 #include "model/level.h"
 
 /* strtod also takes "inf", "nan", hex and leading blanks; a config number is plain decimal. */
@@ -32,10 +31,11 @@ static int cfg_strtod(const char *s, double *out, const char **end)
 
 int xp_duration_parse(const char *s, double *seconds)
 {
+    /* A negative scale divides: 300ms is 300 / 1000, the same double as 0.3s. */
     static const struct {
         const char *suffix;
         double scale;
-    } units[] = {{"", 1}, {"s", 1}, {"ms", 0.001}, {"m", 60}, {"h", 3600}};
+    } units[] = {{"", 1}, {"s", 1}, {"ms", -1000}, {"m", 60}, {"h", 3600}};
     double v;
     const char *end;
     if (!s || *s == '-' || *s == '+' || cfg_strtod(s, &v, &end) != 0)
@@ -43,7 +43,7 @@ int xp_duration_parse(const char *s, double *seconds)
     for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
         if (strcmp(end, units[i].suffix) != 0)
             continue;
-        v *= units[i].scale;
+        v = units[i].scale < 0 ? v / -units[i].scale : v * units[i].scale;
         /* The bound keeps every later conversion (to time_t, to nanoseconds) in range. */
         if (!(v > 0) || v > XP_DURATION_MAX)
             return -1;
@@ -78,16 +78,10 @@ int xp_cfg_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
 
 int xp_cfg_parse_percent(const char *s, double *fraction)
 {
-    char num[64];
-    size_t n = strlen(s);
-    if (n && s[n - 1] == '%')
-        n--;
-    if (n == 0 || n >= sizeof(num) || *s == '+')
-        return -1;
-    memcpy(num, s, n);
-    num[n] = '\0';
     double v;
-    if (xp_cfg_parse_number(num, 0, 100, &v) != 0 || v == 0)
+    const char *end;
+    if (*s == '+' || cfg_strtod(s, &v, &end) != 0 || (*end && strcmp(end, "%") != 0) ||
+        !(v > 0) || v > 100)
         return -1;
     *fraction = v / 100;
     return 0;
@@ -105,8 +99,7 @@ int xp_cfg_parse_bool(const char *s, int *out)
     return -1;
 }
 
-__attribute__((format(printf, 3, 4))) static int why_fail(char *why, size_t whylen,
-                                                         const char *fmt, ...)
+int xp_cfg_why(char *why, size_t whylen, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -140,17 +133,17 @@ int xp_cfg_parse_list(const char *s, char **out, char *why, size_t whylen)
 {
     char *list = calloc(1, strlen(s) + 3), item[256], key[260];
     if (!list)
-        return why_fail(why, whylen, "a list (out of memory)");
+        return xp_cfg_why(why, whylen, "a list (out of memory)");
     for (const char *p = first_item(s); p;) { /* kept as ",a,b," until the end */
         if (next_item(&p, item, sizeof(item)) != 0 || !xp_cfg_valid_name(item)) {
             free(list);
-            return why_fail(why, whylen, "a list of names such as a, b (letters, digits, '_', "
+            return xp_cfg_why(why, whylen, "a list of names such as a, b (letters, digits, '_', "
                                          "'.', '-'), without an empty entry");
         }
         snprintf(key, sizeof(key), ",%s,", item);
         if (strstr(list, key)) {
             free(list);
-            return why_fail(why, whylen, "a list of distinct names (\"%s\" is there twice)", item);
+            return xp_cfg_why(why, whylen, "a list of distinct names (\"%s\" is there twice)", item);
         }
         strcpy(list + (*list ? strlen(list) - 1 : 0), key);
     }
@@ -170,26 +163,26 @@ int xp_cfg_parse_cascade(const char *s, void *field, char *why, size_t whylen)
         char item[64], *colon, *lv;
         unsigned count;
         if (next_item(&p, item, sizeof(item)) != 0)
-            return why_fail(why, whylen, "entry %zu is empty or too long; write N:level, e.g. "
+            return xp_cfg_why(why, whylen, "entry %zu is empty or too long; write N:level, e.g. "
                                          "1:degraded, 2:limited", n + 1);
         if (!(colon = strchr(item, ':')))
-            return why_fail(why, whylen, "\"%s\" is not N:level", item);
+            return xp_cfg_why(why, whylen, "\"%s\" is not N:level", item);
         lv = colon + 1 + strspn(colon + 1, " \t");
         for (*colon = '\0'; colon > item && (colon[-1] == ' ' || colon[-1] == '\t');)
             *--colon = '\0';
         if (xp_cfg_parse_uint(item, 1, XP_COUNT_MAX, &count) != 0)
-            return why_fail(why, whylen, "\"%s\" is not a number of breakers from 1 to %u", item,
+            return xp_cfg_why(why, whylen, "\"%s\" is not a number of breakers from 1 to %u", item,
                             XP_COUNT_MAX);
         int level = xp_level_parse(lv);
         if (level < 0)
-            return why_fail(why, whylen, "\"%s\" is not a level (optimal, degraded, limited, "
+            return xp_cfg_why(why, whylen, "\"%s\" is not a level (optimal, degraded, limited, "
                                          "minimal, emergency)", lv);
         size_t at = n;
         for (size_t i = 0; i < n; i++)
             if (steps[i].count == count)
-                return why_fail(why, whylen, "%u is given twice", count);
+                return xp_cfg_why(why, whylen, "%u is given twice", count);
         if (n == XP_CASCADE_MAX)
-            return why_fail(why, whylen, "more than %d entries", XP_CASCADE_MAX);
+            return xp_cfg_why(why, whylen, "more than %d entries", XP_CASCADE_MAX);
         for (; at > 0 && steps[at - 1].count > count; at--) /* kept sorted by count */
             steps[at] = steps[at - 1];
         steps[at] = (xp_cascade_step){count, level};
@@ -215,7 +208,7 @@ int xp_cfg_check_listen(const char *s, char *why, size_t whylen)
     unsigned port;
     if (!colon || (s[0] == '[' && (colon == s || colon[-1] != ']')) ||
         xp_cfg_parse_uint(colon + 1, 1, 65535, &port) != 0)
-        return why_fail(why, whylen, "HOST:PORT or :PORT with PORT from 1 to 65535");
+        return xp_cfg_why(why, whylen, "HOST:PORT or :PORT with PORT from 1 to 65535");
     return 0;
 }
 
@@ -232,14 +225,14 @@ int xp_cfg_check_telemetry_path(const char *s, char *why, size_t whylen)
         size_t n = strlen(r);
         bad |= n > 1 && r[n - 1] == '/' ? strncmp(s, r, n) == 0 : strcmp(s, r) == 0;
     }
-    return bad ? why_fail(why, whylen, "a path starting with / that no other endpoint uses (/, "
+    return bad ? xp_cfg_why(why, whylen, "a path starting with / that no other endpoint uses (/, "
                                        "/health, /health/..., /events, /ofrep/..., /-/...)")
                : 0;
 }
 
 int xp_cfg_check_user(const char *s, char *why, size_t whylen)
 {
-    return *s && !strchr(s, ':') ? 0 : why_fail(why, whylen, "non-empty and without ':'");
+    return *s && !strchr(s, ':') ? 0 : xp_cfg_why(why, whylen, "non-empty and without ':'");
 }
 
 int xp_cfg_check_bcrypt(const char *s, char *why, size_t whylen)
@@ -251,6 +244,6 @@ int xp_cfg_check_bcrypt(const char *s, char *why, size_t whylen)
              s[3] == '$' && s[6] == '$' && strspn(s + 7, "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklm"
                                                           "nopqrstuvwxyz0123456789") == 53;
     return ok ? 0
-              : why_fail(why, whylen, "a bcrypt hash ($2a$, $2b$ or $2y$, cost, 53 characters; "
+              : xp_cfg_why(why, whylen, "a bcrypt hash ($2a$, $2b$ or $2y$, cost, 53 characters; "
                                       "make one with htpasswd -nBC 10 \"\" | tr -d ':\\n')");
 }
