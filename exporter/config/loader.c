@@ -152,17 +152,13 @@ static int config_run(xp_config *cfg, const char *name, const char *text, size_t
     } else if (rc == 0 && (rc = section_finish(&c)) == 0) {
         rc = xp_cfg_finish(&c);
     }
-    char *full = NULL; /* whole until scrubbed: cut first, it could keep a secret's start */
-    if (rc && (c.err_line > 0 ? asprintf(&full, "%s:%d: %s", name, c.err_line, c.err)
-                              : asprintf(&full, "%s: %s", name, c.err)) < 0)
-        full = NULL;
-    if (rc && !full)
-        snprintf(err, errlen, "%s: out of memory", name);
-    else if (rc)
-        xp_secret_scrub_copy(err, errlen, full, (const char *const *)c.secrets, c.n_secrets);
-    if (full)
-        explicit_bzero(full, strlen(full));
-    free(full);
+    if (rc) { /* scrubbed whole, then cut: cut first, it could keep a secret's start */
+        xp_secret_scrub_copy(msg, sizeof(msg), c.err, (const char *const *)c.secrets, c.n_secrets);
+        if (c.err_line > 0)
+            snprintf(err, errlen, "%s:%d: %s", name, c.err_line, msg);
+        else
+            snprintf(err, errlen, "%s: %s", name, msg);
+    }
     ctx_free(&c);
     return rc;
 }

@@ -190,7 +190,7 @@ static int dep_apply(xp_cfg_ctx *c, const xp_cfg_section *s, const char *name)
         return xp_cfg_fail(c, s->line, "[%s]: %s", s->name, verr[0] ? verr : "invalid settings");
     if (col->target)
         col->target(d->inst, d->target, sizeof(d->target));
-    if (xp_cfg_dep_settings(d, dep_keys, col->keys, c->secrets + secrets,
+    if (xp_cfg_dep_settings(d, dep_keys, col->keys, c->n_secrets ? c->secrets + secrets : NULL,
                             c->n_secrets - secrets) != 0)
         return xp_cfg_fail(c, s->line, "[%s]: out of memory or more than %d secrets", s->name,
                            XP_DEP_SECRETS_MAX);
