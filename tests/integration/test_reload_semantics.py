@@ -75,7 +75,7 @@ class ReloadSemantics(xptest.Test):
         values = {"address": address, "pw": self.tmp.file("pw", "reload-pw-1\n")}
         ex = xptest.Exporter(self.tmp, ORIGINAL.format(**values), name="reload")
         # Long enough OPEN that a fresh breaker could not have counted as many rejections.
-        wait_until(lambda: state_of(ex.metrics()) == "open" and counts(ex.metrics())["rejected"] >= 8,
+        wait_until(lambda: state_of(ex.metrics()) == "open" and counts(ex.metrics())["rejected"] >= 15,
                    20, what="the breaker OPEN on the stopped redis")
         return ex, values, ex.metrics()
 
