@@ -10,11 +10,11 @@
 
 static const char *file_kind(mode_t m)
 {
-    return S_ISFIFO(m)  ? " (a FIFO)"
-           : S_ISDIR(m) ? " (a directory)"
+    return S_ISFIFO(m)                ? " (a FIFO)"
+           : S_ISDIR(m)               ? " (a directory)"
            : S_ISCHR(m) || S_ISBLK(m) ? " (a device)"
-           : S_ISSOCK(m) ? " (a socket)"
-                         : "";
+           : S_ISSOCK(m)              ? " (a socket)"
+                                      : "";
 }
 
 static int file_fail(int fd, char *buf, size_t n, char *why, size_t whylen, const char *reason)

@@ -82,8 +82,7 @@ static int hexval(char ch)
 }
 
 /* Reports p as written and, when it holds a %XX (not %00), decoded. */
-static int found2(int (*found)(void *, const char *, size_t), void *user, const char *p,
-                  size_t len)
+static int found2(int (*found)(void *, const char *, size_t), void *user, const char *p, size_t len)
 {
     char *dec = malloc(len + 1);
     size_t o = 0;
@@ -125,7 +124,8 @@ int xp_secret_embedded(const char *v, int (*found)(void *user, const char *p, si
         q += 1 + strspn(q + 1, " \t");
         size_t len = strcspn(q, " \t&");
         if (*q == '\'') /* a quoted conninfo value; \' does not end it */
-            for (q++, len = 0; q[len] && q[len] != '\''; len += q[len] == '\\' && q[len + 1] ? 2 : 1)
+            for (q++, len = 0; q[len] && q[len] != '\'';
+                 len += q[len] == '\\' && q[len + 1] ? 2 : 1)
                 ;
         if (len && found2(found, user, q, len) != 0)
             return -1;

@@ -71,31 +71,31 @@ static int add_secret(xp_cfg_ctx *c, const char *value, int embeds)
     return embeds ? xp_secret_embedded(value, add_copy, c) : add_copy(c, value, strlen(value));
 }
 
-/* The i-th word an ENUM or COLLECTOR key takes, NULL past the last. */
+/* The i-th word an ENUM or COLLECTOR key takes, NULL past the last (or for another kind). */
 static const char *key_word(const xp_key *k, size_t i)
 {
     if (k->kind == XP_K_ENUM)
         return k->names[i];
-    return xp_collectors[i] ? xp_collectors[i]->name : NULL;
+    return k->kind == XP_K_COLLECTOR && xp_collectors[i] ? xp_collectors[i]->name : NULL;
 }
 
 static void describe(const xp_key *k, char *buf, size_t len)
 {
-    static const char *const fixed[] = {
+    static const char *const fixed[XP_K_PARSE + 1] = {
         [XP_K_DURATION] = "a positive duration such as 500ms, 10s, 1m or 1h, at most 30 days",
         [XP_K_PERCENT] = "a percentage above 0 and at most 100, such as 50% or 50",
-        [XP_K_BOOL] = "true or false", [XP_K_PARSE] = NULL};
+        [XP_K_BOOL] = "true or false"};
+    double max = k->max ? k->max : XP_COUNT_MAX;
     size_t o = 0;
     snprintf(buf, len, "%s", fixed[k->kind] ? fixed[k->kind] : "");
     if (k->kind == XP_K_COUNT)
-        snprintf(buf, len, "a whole number from %.0f to %.0f", k->min, k->max ? k->max : XP_COUNT_MAX);
+        snprintf(buf, len, "a whole number from %.0f to %.0f", k->min, max);
     else if (k->kind == XP_K_NUMBER)
         snprintf(buf, len, "a number from %.15g to %.15g", k->min, k->max);
-    for (size_t i = 0; (k->kind == XP_K_ENUM || k->kind == XP_K_COLLECTOR) && key_word(k, i) &&
-                       o < len;
-         i++)
-        o += (size_t)snprintf(buf + o, len - o, "%s%s",
-                              i == 0 ? "" : key_word(k, i + 1) ? ", " : " or ", key_word(k, i));
+    for (size_t i = 0; key_word(k, i) && o < len; i++) {
+        const char *sep = i == 0 ? "" : key_word(k, i + 1) ? ", " : " or ";
+        o += (size_t)snprintf(buf + o, len - o, "%s%s", sep, key_word(k, i));
+    }
 }
 
 static void free_string(const xp_key *k, char **field)
@@ -117,13 +117,14 @@ int xp_key_set(const xp_key *k, void *base, const char *v, char *msg, size_t msg
     char why[256] = "", *copy = NULL, *data;
     size_t n;
     const xp_collector *col;
-    int rc = k->kind == XP_K_DURATION ? xp_duration_parse(v, f)
-             : k->kind == XP_K_COUNT  ? xp_cfg_parse_uint(v, (unsigned)k->min,
-                                                          k->max ? (unsigned)k->max : XP_COUNT_MAX, f)
-             : k->kind == XP_K_NUMBER  ? xp_cfg_parse_number(v, k->min, k->max, f)
-             : k->kind == XP_K_PERCENT ? xp_cfg_parse_percent(v, f)
-             : k->kind == XP_K_BOOL    ? xp_cfg_parse_bool(v, f)
-                                       : -1;
+    int rc =
+        k->kind == XP_K_DURATION ? xp_duration_parse(v, f)
+        : k->kind == XP_K_COUNT
+            ? xp_cfg_parse_uint(v, (unsigned)k->min, k->max ? (unsigned)k->max : XP_COUNT_MAX, f)
+        : k->kind == XP_K_NUMBER  ? xp_cfg_parse_number(v, k->min, k->max, f)
+        : k->kind == XP_K_PERCENT ? xp_cfg_parse_percent(v, f)
+        : k->kind == XP_K_BOOL    ? xp_cfg_parse_bool(v, f)
+                                  : -1;
     switch (k->kind) {
     case XP_K_PATH:
         /* Read once now (a FIFO or device would block whoever reads it later), so that
@@ -237,8 +238,8 @@ static void free_value(char *v)
 /* The value of kv as the key's setter takes it: expanded, read from its file, resolved. */
 static char *key_value(xp_cfg_ctx *c, const xp_cfg_kv *kv, const xp_key *k, int file)
 {
-    char msg[XP_CONFIG_ERR_MAX], *v = xp_env_expand(kv->value, c->unset_vars_empty, msg,
-                                                        sizeof(msg));
+    char msg[XP_CONFIG_ERR_MAX],
+        *v = xp_env_expand(kv->value, c->unset_vars_empty, msg, sizeof(msg));
     if (!v) {
         xp_cfg_fail(c, kv->line, "%s: %s", kv->key, msg);
         return NULL;
@@ -326,11 +327,10 @@ static size_t canon_row(const xp_key *k, const void *base, char *out)
         snprintf(num, sizeof(num), "%d", *(const int *)f);
     else if (k->kind == XP_K_COLLECTOR)
         v = (*(const xp_collector *const *)f)->name;
-    else if (k->kind == XP_K_PARSE)
-        v = "?"; /* not allowed in dependency tables: keys.h */
+    else if (k->kind == XP_K_PARSE) /* not allowed in dependency tables: keys.h */
+        v = "?";
     else /* durations to the nanosecond: 0.1m and 6s may differ in the last bit */
-        snprintf(num, sizeof(num), k->kind == XP_K_DURATION ? "%.9f" : "%.17g",
-                 *(const double *)f);
+        snprintf(num, sizeof(num), k->kind == XP_K_DURATION ? "%.9f" : "%.17g", *(const double *)f);
     size_t nl = strlen(k->name), vl = v ? strlen(v) + 1 : 0;
     if (out) {
         memcpy(out, k->name, nl);

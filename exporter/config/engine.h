@@ -42,7 +42,9 @@ typedef struct xp_cfg_ctx {
     int in_section, key_seen; /* key_seen: an indented line now would continue a value */
     xp_cfg_section cur, *seen;
     size_t n_seen, cap_seen;
-    /* The sections': requires lists to resolve at the end, and the last weight = 0. */
+    /* The sections': capacities of cfg's arrays, requires lists to resolve at the end, and
+     * the last weight = 0. */
+    size_t cap_deps, cap_features;
     xp_cfg_requires *requires;
     size_t n_requires, cap_requires;
     int zero_weight_line;
@@ -60,7 +62,8 @@ typedef struct xp_cfg_table {
 } xp_cfg_table;
 
 /* engine.c. xp_cfg_fail records the error (the first one wins) and returns -1. */
-int xp_cfg_fail(xp_cfg_ctx *c, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int xp_cfg_fail(xp_cfg_ctx *c, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 const xp_cfg_kv *xp_cfg_find(const xp_cfg_section *s, const char *key);
 int xp_cfg_grow(void **arr, size_t *cap, size_t n, size_t elem); /* room for one more; 0 = ok */
 /* Applies every key of s through the tables: a required key missing, an unknown key (listing

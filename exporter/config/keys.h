@@ -46,10 +46,12 @@ typedef struct xp_key {
     int (*parse)(const char *value, void *field, char *why, size_t whylen);
 } xp_key;
 
-#define XP_KEY_AT(key, type, field, k, ...)                                                        \
+// clang-format off
+#define XP_KEY_AT(key, type, field, k, ...) \
     {.name = key, .kind = k, .offset = offsetof(type, field), __VA_ARGS__}
 #define XP_KEY(type, field, k, ...) XP_KEY_AT(#field, type, field, k, __VA_ARGS__)
 #define XP_KEY_END {.name = NULL}
+// clang-format on
 
 /* Parses value into the key's field of base, replacing what was there. 0 = ok; else msg
  * holds "KEY must be ..., not "VALUE"" (VALUE left out for a secret). A PATH must already be

@@ -84,9 +84,9 @@ static int ctx_line(void *user, int lineno, const char *text, size_t len)
     if (p > text && c->key_seen)
         /* inih would pass this on as more of the previous value, which is never what a
          * config here means: refuse it rather than guess. */
-        return xp_cfg_fail(c, lineno, "indented line would continue the previous value; "
-                                      "multi-line values are not supported (remove the "
-                                      "indentation)");
+        return xp_cfg_fail(c, lineno,
+                           "indented line would continue the previous value; "
+                           "multi-line values are not supported (unindent it)");
     if (*p == '[')
         return section_header(c, p, end, lineno);
     c->key_seen = 1;
@@ -140,8 +140,9 @@ static int config_run(xp_config *cfg, const char *name, const char *text, size_t
     xp_cfg_ctx c = {
         .file = name, .unset_vars_empty = unset_vars_empty, .web_only = web_only, .cfg = cfg};
     const char *slash = strrchr(name, '/');
-    c.base_dir = !slash ? strdup(".") : slash == name ? strdup("/")
-                                                      : strndup(name, (size_t)(slash - name));
+    c.base_dir = !slash          ? strdup(".")
+                 : slash == name ? strdup("/")
+                                 : strndup(name, (size_t)(slash - name));
     char msg[XP_CONFIG_ERR_MAX];
     int line = 0, rc = c.base_dir ? xp_ini_parse(text, len, &cb, &c, &line, msg, sizeof(msg))
                                   : xp_cfg_fail(&c, 0, "out of memory");
@@ -173,44 +174,36 @@ static xp_config *config_new(const char *path)
     return cfg;
 }
 
-xp_config *xp_config_parse(const char *name, const char *text, size_t len, int unset_vars_empty,
-                           char *err, size_t errlen)
+/* A config from text, or from the file `name` when text is NULL; only [web] when web_only.
+ * NULL on error, with err set. */
+static xp_config *config_make(const char *name, const char *text, size_t len, int unset_vars_empty,
+                              int web_only, char *err, size_t errlen)
 {
-    xp_config *cfg = config_new(name);
-    if (!cfg)
+    char *buf = NULL, why[128];
+    xp_config *cfg = NULL;
+    if (!text && xp_file_read(name, CONFIG_FILE_MAX, &buf, &len, why, sizeof(why)) != 0)
+        snprintf(err, errlen, "%s: cannot read the %sconfig file: %s", name, web_only ? "web " : "",
+                 why);
+    else if (!(cfg = config_new(name)))
         snprintf(err, errlen, "%s: out of memory", name);
-    else if (config_run(cfg, name, text, len, unset_vars_empty, 0, err, errlen) != 0) {
+    else if (config_run(cfg, name, text ? text : buf, len, unset_vars_empty, web_only, err,
+                        errlen) != 0) {
         xp_config_free(cfg);
-        return NULL;
+        cfg = NULL;
     }
+    xp_file_free(buf, len); /* it may hold secrets written inline */
     return cfg;
 }
 
-/* Reads the file at path and runs it into cfg. 0 = ok. */
-static int config_file(xp_config *cfg, const char *path, int web_only, char *err, size_t errlen)
+xp_config *xp_config_parse(const char *name, const char *text, size_t len, int unset_vars_empty,
+                           char *err, size_t errlen)
 {
-    char *text, why[128];
-    size_t len;
-    if (xp_file_read(path, CONFIG_FILE_MAX, &text, &len, why, sizeof(why)) != 0) {
-        snprintf(err, errlen, "%s: cannot read the %sconfig file: %s", path, web_only ? "web " : "",
-                 why);
-        return -1;
-    }
-    int rc = config_run(cfg, path, text, len, 0, web_only, err, errlen);
-    xp_file_free(text, len); /* it may hold secrets written inline */
-    return rc;
+    return config_make(name, text ? text : "", len, unset_vars_empty, 0, err, errlen);
 }
 
 xp_config *xp_config_load(const char *path, char *err, size_t errlen)
 {
-    xp_config *cfg = config_new(path);
-    if (!cfg)
-        snprintf(err, errlen, "%s: out of memory", path);
-    else if (config_file(cfg, path, 0, err, errlen) != 0) {
-        xp_config_free(cfg);
-        return NULL;
-    }
-    return cfg;
+    return config_make(path, NULL, 0, 0, 0, err, errlen);
 }
 
 xp_config *xp_config_load_builtin(char *err, size_t errlen)
@@ -225,17 +218,14 @@ xp_config *xp_config_load_builtin(char *err, size_t errlen)
 int xp_config_load_web(xp_config *cfg, const char *path, char *err, size_t errlen)
 {
     /* Read into a scratch config so that a bad file leaves cfg->web as it was. */
-    xp_config *scratch = config_new(path);
-    int rc = scratch ? config_file(scratch, path, 1, err, errlen) : -1;
+    xp_config *scratch = config_make(path, NULL, 0, 0, 1, err, errlen);
     if (!scratch)
-        snprintf(err, errlen, "%s: out of memory", path);
-    if (rc == 0) {
-        xp_cfg_web_free(&cfg->web);
-        cfg->web = scratch->web;
-        memset(&scratch->web, 0, sizeof(scratch->web));
-    }
+        return -1;
+    xp_cfg_web_free(&cfg->web);
+    cfg->web = scratch->web;
+    memset(&scratch->web, 0, sizeof(scratch->web));
     xp_config_free(scratch);
-    return rc;
+    return 0;
 }
 
 void xp_config_free(xp_config *cfg)

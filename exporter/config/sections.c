@@ -12,8 +12,8 @@
 #include "config/tls_check.h"
 #include "model/level.h"
 
-static const char *const levels[] = {"optimal", "degraded", "limited", "minimal", "emergency",
-                                     NULL};
+static const char *const levels[] = {"optimal", "degraded",  "limited",
+                                     "minimal", "emergency", NULL};
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL}; /* XP_LOG_* */
 static const char *const log_formats[] = {"logfmt", "json", NULL};
 
@@ -36,14 +36,14 @@ static const xp_key web_keys[] = {
     XP_KEY_END,
 };
 
+#define CASCADE "1:degraded, 2:limited, 3:minimal, 4:emergency"
 static const xp_key degradation_keys[] = {
     XP_KEY_AT("optimal", xp_degradation_cfg, threshold[0], XP_K_NUMBER, .max = 100, .def = "90"),
     XP_KEY_AT("degraded", xp_degradation_cfg, threshold[1], XP_K_NUMBER, .max = 100, .def = "70"),
     XP_KEY_AT("limited", xp_degradation_cfg, threshold[2], XP_K_NUMBER, .max = 100, .def = "60"),
     XP_KEY_AT("minimal", xp_degradation_cfg, threshold[3], XP_K_NUMBER, .max = 100, .def = "40"),
-    /* offset 0: the parser fills the whole xp_degradation_cfg's cascade */
-    {.name = "cascade", .kind = XP_K_PARSE, .parse = xp_cfg_parse_cascade,
-     .def = "1:degraded, 2:limited, 3:minimal, 4:emergency"},
+    /* offset 0: the parser fills the cascade of the whole xp_degradation_cfg */
+    {.name = "cascade", .kind = XP_K_PARSE, .parse = xp_cfg_parse_cascade, .def = CASCADE},
     XP_KEY_END,
 };
 
@@ -108,8 +108,8 @@ static int web_apply(xp_cfg_ctx *c, const xp_cfg_section *s, const char *name)
     int bad = 0, rc = xp_keys_defaults(web_keys, &w) != 0 ? xp_cfg_fail(c, s->line, "out of memory")
                                                           : xp_cfg_apply(c, s, &t, 1, NULL);
     if (rc == 0)
-        rc = web_pair(c, s, w.tls_cert_file, "tls_cert_file", w.tls_key_file, "tls_key_file",
-                      "TLS");
+        rc =
+            web_pair(c, s, w.tls_cert_file, "tls_cert_file", w.tls_key_file, "tls_key_file", "TLS");
     if (rc == 0)
         rc = web_pair(c, s, w.basic_auth_user, "basic_auth_user", w.basic_auth_password_hash,
                       "basic_auth_password_hash", "basic auth");
@@ -162,9 +162,8 @@ static int dep_apply(xp_cfg_ctx *c, const xp_cfg_section *s, const char *name)
     xp_cfg_table t1 = {dep_keys, &first};
     if (xp_cfg_apply(c, &only, &t1, 1, NULL) != 0)
         return -1;
-    size_t cap = cfg->n_deps; /* exact-size growth: the array is small */
     void *arr = cfg->deps;
-    if (xp_cfg_grow(&arr, &cap, cfg->n_deps, sizeof(xp_dep_cfg)) != 0)
+    if (xp_cfg_grow(&arr, &c->cap_deps, cfg->n_deps, sizeof(xp_dep_cfg)) != 0)
         return xp_cfg_fail(c, s->line, "out of memory");
     cfg->deps = arr;
     xp_dep_cfg *d = &cfg->deps[cfg->n_deps++]; /* counted now: xp_config_free cleans it */
@@ -180,8 +179,9 @@ static int dep_apply(xp_cfg_ctx *c, const xp_cfg_section *s, const char *name)
         return -1;
     int at = line_of(s, "timeout", "interval");
     if (!(d->timeout < d->interval))
-        return xp_cfg_fail(c, at ? at : s->line, "timeout (%gs) must be shorter than interval (%gs)",
-                           d->timeout, d->interval);
+        return xp_cfg_fail(c, at ? at : s->line,
+                           "timeout (%gs) must be shorter than interval (%gs)", d->timeout,
+                           d->interval);
     if (!xp_cfg_find(s, "latency_budget"))
         d->latency_budget = d->timeout / 4;
     if (d->weight == 0 && xp_cfg_find(s, "weight"))
@@ -203,9 +203,8 @@ static int feature_apply(xp_cfg_ctx *c, const xp_cfg_section *s, const char *nam
     feature_keys_t fk = {0};
     xp_cfg_table t = {feature_keys, &fk};
     void *arr = cfg->features, *req = c->requires;
-    size_t cap = cfg->n_features;
     int rc = xp_cfg_apply(c, s, &t, 1, NULL);
-    if (rc == 0 && (xp_cfg_grow(&arr, &cap, cfg->n_features, sizeof(xp_feature_cfg)) != 0 ||
+    if (rc == 0 && (xp_cfg_grow(&arr, &c->cap_features, cfg->n_features, sizeof(xp_feature_cfg)) ||
                     xp_cfg_grow(&req, &c->cap_requires, c->n_requires, sizeof(*c->requires)) != 0))
         rc = xp_cfg_fail(c, s->line, "out of memory");
     cfg->features = arr;
@@ -213,11 +212,12 @@ static int feature_apply(xp_cfg_ctx *c, const xp_cfg_section *s, const char *nam
     xp_feature_cfg *f = rc == 0 ? &cfg->features[cfg->n_features] : NULL;
     if (f && !(*f = (xp_feature_cfg){.name = strdup(name), .min_level = fk.min_level}).name)
         rc = xp_cfg_fail(c, s->line, "out of memory");
-    if (rc == 0 && fk.requires) /* resolved once every dependency is known: xp_cfg_finish */
-        c->requires[c->n_requires++] =
-            (xp_cfg_requires){cfg->n_features, fk.requires, line_of(s, "requires", NULL)};
-    else
-        free(fk.requires);
+    if (rc == 0 && fk.requires) { /* resolved once every dependency is known: xp_cfg_finish */
+        xp_cfg_requires r = {cfg->n_features, fk.requires, line_of(s, "requires", NULL)};
+        c->requires[c->n_requires++] = r;
+        fk.requires = NULL;
+    }
+    free(fk.requires);
     cfg->n_features += rc == 0;
     return rc;
 }
@@ -229,7 +229,7 @@ typedef struct section_kind {
 } section_kind;
 
 static const section_kind kinds[] = {
-    {"exporter", 0, exporter_apply},   {"web", 0, web_apply},
+    {"exporter", 0, exporter_apply},       {"web", 0, web_apply},
     {"degradation", 0, degradation_apply}, {"dependency", 1, dep_apply},
     {"feature", 1, feature_apply},
 };
@@ -264,7 +264,8 @@ int xp_cfg_section_check(xp_cfg_ctx *c, const char *name, int line)
     if (k->named && !*sfx)
         return xp_cfg_fail(c, line, "[%s] needs a name: [%s.NAME]", k->name, k->name);
     if (k->named && !xp_cfg_valid_name(sfx))
-        return xp_cfg_fail(c, line, "%s name \"%s\" may only hold letters, digits, '_', '.' and '-'",
+        return xp_cfg_fail(c, line,
+                           "%s name \"%s\" may only hold letters, digits, '_', '.' and '-'",
                            k->name, sfx);
     return 0;
 }
@@ -335,9 +336,9 @@ void xp_cfg_dep_free(xp_dep_cfg *d)
         d->collector->destroy(d->inst);
     size_t n = d->n_secrets;
     if (d->fingerprint) /* up to the end of the last copy of a secret */
-        explicit_bzero(d->fingerprint, n ? (size_t)(d->secrets[n - 1] - d->fingerprint) +
-                                               strlen(d->secrets[n - 1])
-                                         : d->fingerprint_len);
+        explicit_bzero(d->fingerprint,
+                       n ? (size_t)(d->secrets[n - 1] - d->fingerprint) + strlen(d->secrets[n - 1])
+                         : d->fingerprint_len);
     free(d->fingerprint);
     memset(d, 0, sizeof(*d));
 }

@@ -80,8 +80,8 @@ int xp_cfg_parse_percent(const char *s, double *fraction)
 {
     double v;
     const char *end;
-    if (*s == '+' || cfg_strtod(s, &v, &end) != 0 || (*end && strcmp(end, "%") != 0) ||
-        !(v > 0) || v > 100)
+    if (*s == '+' || cfg_strtod(s, &v, &end) != 0 || (*end && strcmp(end, "%") != 0) || !(v > 0) ||
+        v > 100)
         return -1;
     *fraction = v / 100;
     return 0;
@@ -137,13 +137,14 @@ int xp_cfg_parse_list(const char *s, char **out, char *why, size_t whylen)
     for (const char *p = first_item(s); p;) { /* kept as ",a,b," until the end */
         if (next_item(&p, item, sizeof(item)) != 0 || !xp_cfg_valid_name(item)) {
             free(list);
-            return xp_cfg_why(why, whylen, "a list of names such as a, b (letters, digits, '_', "
-                                         "'.', '-'), without an empty entry");
+            return xp_cfg_why(why, whylen,
+                              "a list of names such as a, b (letters, digits, '_', "
+                              "'.', '-'), without an empty entry");
         }
         snprintf(key, sizeof(key), ",%s,", item);
         if (strstr(list, key)) {
             free(list);
-            return xp_cfg_why(why, whylen, "a list of distinct names (\"%s\" is there twice)", item);
+            return xp_cfg_why(why, whylen, "a list of distinct names (\"%s\" twice)", item);
         }
         strcpy(list + (*list ? strlen(list) - 1 : 0), key);
     }
@@ -163,8 +164,10 @@ int xp_cfg_parse_cascade(const char *s, void *field, char *why, size_t whylen)
         char item[64], *colon, *lv;
         unsigned count;
         if (next_item(&p, item, sizeof(item)) != 0)
-            return xp_cfg_why(why, whylen, "entry %zu is empty or too long; write N:level, e.g. "
-                                         "1:degraded, 2:limited", n + 1);
+            return xp_cfg_why(why, whylen,
+                              "entry %zu is empty or too long; write N:level, e.g. "
+                              "1:degraded, 2:limited",
+                              n + 1);
         if (!(colon = strchr(item, ':')))
             return xp_cfg_why(why, whylen, "\"%s\" is not N:level", item);
         lv = colon + 1 + strspn(colon + 1, " \t");
@@ -172,11 +175,13 @@ int xp_cfg_parse_cascade(const char *s, void *field, char *why, size_t whylen)
             *--colon = '\0';
         if (xp_cfg_parse_uint(item, 1, XP_COUNT_MAX, &count) != 0)
             return xp_cfg_why(why, whylen, "\"%s\" is not a number of breakers from 1 to %u", item,
-                            XP_COUNT_MAX);
+                              XP_COUNT_MAX);
         int level = xp_level_parse(lv);
         if (level < 0)
-            return xp_cfg_why(why, whylen, "\"%s\" is not a level (optimal, degraded, limited, "
-                                         "minimal, emergency)", lv);
+            return xp_cfg_why(why, whylen,
+                              "\"%s\" is not a level (optimal, degraded, limited, "
+                              "minimal, emergency)",
+                              lv);
         size_t at = n;
         for (size_t i = 0; i < n; i++)
             if (steps[i].count == count)
@@ -225,8 +230,9 @@ int xp_cfg_check_telemetry_path(const char *s, char *why, size_t whylen)
         size_t n = strlen(r);
         bad |= n > 1 && r[n - 1] == '/' ? strncmp(s, r, n) == 0 : strcmp(s, r) == 0;
     }
-    return bad ? xp_cfg_why(why, whylen, "a path starting with / that no other endpoint uses (/, "
-                                       "/health, /health/..., /events, /ofrep/..., /-/...)")
+    return bad ? xp_cfg_why(why, whylen,
+                            "a path starting with / that no other endpoint uses "
+                            "(/, /health, /health/..., /events, /ofrep/..., /-/...)")
                : 0;
 }
 
@@ -235,15 +241,17 @@ int xp_cfg_check_user(const char *s, char *why, size_t whylen)
     return *s && !strchr(s, ':') ? 0 : xp_cfg_why(why, whylen, "non-empty and without ':'");
 }
 
+#define BCRYPT_B64 "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
 int xp_cfg_check_bcrypt(const char *s, char *why, size_t whylen)
 {
     int cost = strlen(s) == 60 && isdigit((unsigned char)s[4]) && isdigit((unsigned char)s[5])
                    ? (s[4] - '0') * 10 + (s[5] - '0')
                    : 0;
     int ok = cost >= 4 && cost <= 31 && strncmp(s, "$2", 2) == 0 && strchr("aby", s[2]) &&
-             s[3] == '$' && s[6] == '$' && strspn(s + 7, "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklm"
-                                                          "nopqrstuvwxyz0123456789") == 53;
+             s[3] == '$' && s[6] == '$' && strspn(s + 7, BCRYPT_B64) == 53;
     return ok ? 0
-              : xp_cfg_why(why, whylen, "a bcrypt hash ($2a$, $2b$ or $2y$, cost, 53 characters; "
-                                      "make one with htpasswd -nBC 10 \"\" | tr -d ':\\n')");
+              : xp_cfg_why(why, whylen,
+                           "a bcrypt hash ($2a$, $2b$ or $2y$, cost, 53 characters; "
+                           "make one with htpasswd -nBC 10 \"\" | tr -d ':\\n')");
 }

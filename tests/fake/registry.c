@@ -5,5 +5,5 @@
 
 extern const xp_collector xp_collector_fake;
 
-const xp_collector *const xp_collectors[] = {XP_COLLECTORS(XP_COLLECTOR_ENTRY) &xp_collector_fake,
+const xp_collector *const xp_collectors[] = {XP_COLLECTORS(XP_COLLECTOR_ENTRY) & xp_collector_fake,
                                              NULL};

@@ -613,7 +613,7 @@ static const broken broken_configs[] = {
      DEP "[feature.g]\nmin_level = optimal\n[feature.f]\nmin_level = degraded\nrequires = g\n", 0,
      8, "requires names \"g\""},
     {"requires twice", DEP "[feature.f]\nmin_level = degraded\nrequires = db,db\n", 0, 6,
-     "requires must be a list of distinct names (\"db\" is there twice)"},
+     "requires must be a list of distinct names (\"db\" twice)"},
     {"requires empty entry", DEP "[feature.f]\nmin_level = degraded\nrequires = db,\n", 0, 6,
      "empty entry"},
     {"min_level missing", DEP "[feature.f]\nrequires = db\n", 0, 4, "[feature.f] needs min_level"},
@@ -945,7 +945,7 @@ static void key_kinds(void **state) {
     assert_int_equal(xp_key_set(&keys[6], &k, " a , b.c,d-e ", msg, sizeof(msg)), 0);
     assert_string_equal(k.list, "a,b.c,d-e");
     assert_int_equal(xp_key_set(&keys[6], &k, "a, b, a", msg, sizeof(msg)), -1);
-    assert_non_null(strstr(msg, "(\"a\" is there twice)"));
+    assert_non_null(strstr(msg, "(\"a\" twice)"));
     assert_string_equal(k.list, "a,b.c,d-e"); /* a refused value leaves the field as it was */
     assert_int_equal(xp_key_set(&keys[6], &k, "a,,b", msg, sizeof(msg)), -1);
     assert_int_equal(xp_key_set(&keys[6], &k, "", msg, sizeof(msg)), 0);
