@@ -7,7 +7,7 @@
 
 #include "base/file.h"
 
-#define SWAPPED "; are tls_cert_file and tls_key_file swapped?"
+#define SWAPPED(what) "; it holds a " what ": are tls_cert_file and tls_key_file swapped?"
 
 /* The file at path into d; names the key (tls_cert_file) and the reason when it cannot. */
 static int tls_read(const char *key, const char *path, gnutls_datum_t *d, char *err, size_t len)
@@ -36,7 +36,8 @@ int xp_tls_check_pair(const char *cert_file, const char *key_file, int *bad, cha
         goto out;
     if ((e = gnutls_x509_crt_list_import2(&crts, &ncrts, &cert, GNUTLS_X509_FMT_PEM, 0)) < 0) {
         snprintf(err, errlen, "tls_cert_file: %s holds no PEM certificate (%s)%s", cert_file,
-                 gnutls_strerror(e), strstr((char *)cert.data, "PRIVATE KEY") ? SWAPPED : "");
+                 gnutls_strerror(e),
+                 strstr((char *)cert.data, "PRIVATE KEY") ? SWAPPED("private key") : "");
         goto out;
     }
     *bad = XP_TLS_BAD_KEY;
@@ -46,7 +47,7 @@ int xp_tls_check_pair(const char *cert_file, const char *key_file, int *bad, cha
         (e = gnutls_x509_privkey_import2(pk, &key, GNUTLS_X509_FMT_PEM, NULL, 0)) < 0) {
         snprintf(err, errlen, "tls_key_file: %s holds no unencrypted PEM private key (%s)%s",
                  key_file, gnutls_strerror(e),
-                 strstr((char *)key.data, "CERTIFICATE") ? SWAPPED : "");
+                 strstr((char *)key.data, "CERTIFICATE") ? SWAPPED("certificate") : "");
         goto out;
     }
     /* As libmicrohttpd will use the pair: GnuTLS checks that the key is the certificate's. */
