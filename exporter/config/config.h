@@ -27,9 +27,9 @@ typedef struct xp_dep_cfg {
     char target[XP_TARGET_MAX]; /* from collector->target(), credential-free */
     /* The parsed settings in canonical form, generated from the key tables: "key=value\0"
      * for every key of the section's tables, in table order, defaults filled in, durations in
-     * seconds, KEY_file read as KEY; then copies of passwords embedded in URLs and DSNs.
-     * xp_dep_cfg_same compares it, so a rewritten duration or reordered keys are no change and
-     * a rotated secret is one. One allocation, owned; holds secrets: never print it. */
+     * seconds, KEY_file read as KEY. xp_dep_cfg_same compares these fingerprint_len bytes, so
+     * a rewritten duration or reordered keys are no change and a rotated secret is one. After
+     * them, in the same allocation (owned), copies of the secrets below. Never print it. */
     char *fingerprint;
     size_t fingerprint_len;
     /* Every secret value of the dependency (secret keys, passwords inside a dsn or URL),
@@ -82,6 +82,9 @@ int xp_config_dep_index(const xp_config *cfg, const char *name); /* -1 if none *
 /* 1 when a and b are the same dependency with the same meaning (name, collector, every
  * parsed setting, secrets included), however each was written. */
 int xp_dep_cfg_same(const xp_dep_cfg *a, const xp_dep_cfg *b);
+/* Frees what d owns (name, the collector's instance, the fingerprint with the copies of the
+ * secrets, wiped) and zeroes d. For whoever took d over from its xp_config. */
+void xp_dep_cfg_free(xp_dep_cfg *d);
 
 /* "500ms", "10s", "1m", "1h", or a bare number of seconds. 0 = ok; must be > 0 and at most
  * 30 days. */

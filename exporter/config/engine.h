@@ -101,7 +101,6 @@ int xp_cfg_section_apply(xp_cfg_ctx *c, const xp_cfg_section *s);
 int xp_cfg_finish(xp_cfg_ctx *c); /* after the last section: rules across sections */
 int xp_cfg_init(xp_config *cfg);  /* the defaults of [exporter], [web], [degradation] */
 void xp_cfg_web_free(xp_web_cfg *w);
-void xp_cfg_dep_free(xp_dep_cfg *d);
 void xp_cfg_feature_free(xp_feature_cfg *f);
 
 #endif

@@ -233,7 +233,7 @@ void xp_config_free(xp_config *cfg)
     if (!cfg)
         return;
     for (size_t i = 0; i < cfg->n_deps; i++)
-        xp_cfg_dep_free(&cfg->deps[i]);
+        xp_dep_cfg_free(&cfg->deps[i]);
     free(cfg->deps);
     for (size_t i = 0; i < cfg->n_features; i++)
         xp_cfg_feature_free(&cfg->features[i]);

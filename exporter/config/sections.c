@@ -329,7 +329,7 @@ void xp_cfg_web_free(xp_web_cfg *w)
     xp_keys_free(web_keys, w);
 }
 
-void xp_cfg_dep_free(xp_dep_cfg *d)
+void xp_dep_cfg_free(xp_dep_cfg *d)
 {
     free(d->name);
     if (d->collector && d->inst)
