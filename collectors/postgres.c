@@ -18,7 +18,7 @@
 #include <libpq-fe.h>
 
 #include "base/clock.h"
-#include "collectors.h"
+#include "collector.h"
 #include "config/keys.h"
 #include "engine/resolve.h"
 #include "reasons.h"
@@ -66,14 +66,12 @@ typedef struct postgres_inst {
     PGconn *conn; /* kept between probes; NULL when there is none */
 } postgres_inst;
 
-static const xp_key_def postgres_keys[] = {
-    {XP_KEY(postgres_inst, dsn, XP_KEY_STRING)},
-    {XP_SECRET_KEY(postgres_inst, password)},
-    {XP_KEY(postgres_inst, query, XP_KEY_STRING)},
-    {NULL, 0, 0, 0},
+static const xp_key postgres_keys[] = {
+    XP_KEY(postgres_inst, dsn, XP_K_STRING, .flags = XP_KEY_REQUIRED | XP_KEY_EMBEDS_SECRET),
+    XP_KEY(postgres_inst, password, XP_K_STRING, .flags = XP_KEY_SECRET),
+    XP_KEY(postgres_inst, query, XP_K_STRING, .def = PG_DEFAULT_QUERY),
+    XP_KEY_END,
 };
-
-static const char *const postgres_secrets[] = {"password", NULL};
 
 /* How a step ended; PG_LOST marks a kept connection the server had already closed. */
 enum { PG_OK = 0, PG_FAIL = -1, PG_LOST = -2 };
@@ -81,12 +79,6 @@ enum { PG_OK = 0, PG_FAIL = -1, PG_LOST = -2 };
 static void *postgres_create(void)
 {
     return calloc(1, sizeof(postgres_inst));
-}
-
-static xp_set_result postgres_set(void *inst, const char *key, const char *value, char *err,
-                                  size_t errlen)
-{
-    return xp_keys_set(postgres_keys, inst, key, value, err, errlen);
 }
 
 /* libpq's messages span lines ("...failed: FATAL:  ...\n\tIs the server running..."): keep
@@ -119,10 +111,6 @@ static void pg_clean_message(const char *msg, char *out, size_t len)
 static int postgres_validate(void *inst, char *err, size_t errlen)
 {
     postgres_inst *s = inst;
-    if (!s->dsn) {
-        snprintf(err, errlen, "postgres needs dsn");
-        return -1;
-    }
     char *perr = NULL;
     PQconninfoOption *opts = PQconninfoParse(s->dsn, &perr);
     if (!opts) {
@@ -141,10 +129,6 @@ static int postgres_validate(void *inst, char *err, size_t errlen)
      * would leak, so it must come through password / password_file. */
     if (has_password) {
         snprintf(err, errlen, "dsn must not contain a password: use password or password_file");
-        return -1;
-    }
-    if (!s->query && !(s->query = strdup(PG_DEFAULT_QUERY))) {
-        snprintf(err, errlen, "query: out of memory");
         return -1;
     }
     if (!*s->query) {
@@ -519,9 +503,8 @@ const xp_collector xp_collector_postgres = {
     .name = "postgres",
     .details = postgres_details,
     .n_details = D_COUNT,
-    .secret_keys = postgres_secrets,
+    .keys = postgres_keys,
     .create = postgres_create,
-    .set = postgres_set,
     .validate = postgres_validate,
     .target = postgres_target,
     .probe = postgres_probe,

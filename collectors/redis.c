@@ -18,7 +18,7 @@
 #include <hiredis/hiredis.h>
 
 #include "base/clock.h"
-#include "collectors.h"
+#include "collector.h"
 #include "config/keys.h"
 #include "engine/resolve.h"
 #include "reasons.h"
@@ -70,15 +70,13 @@ typedef struct redis_inst {
     redisContext *ctx; /* kept between probes; NULL when there is none */
 } redis_inst;
 
-static const xp_key_def redis_keys[] = {
-    {XP_KEY(redis_inst, address, XP_KEY_STRING)},
-    {XP_SECRET_KEY(redis_inst, password)},
-    {XP_KEY(redis_inst, username, XP_KEY_STRING)},
-    {XP_KEY(redis_inst, db, XP_KEY_UINT)},
-    {NULL, 0, 0, 0},
+static const xp_key redis_keys[] = {
+    XP_KEY(redis_inst, address, XP_K_STRING, .flags = XP_KEY_REQUIRED | XP_KEY_EMBEDS_SECRET),
+    XP_KEY(redis_inst, password, XP_K_STRING, .flags = XP_KEY_SECRET),
+    XP_KEY(redis_inst, username, XP_K_STRING),
+    XP_KEY(redis_inst, db, XP_K_COUNT),
+    XP_KEY_END,
 };
-
-static const char *const redis_secrets[] = {"password", NULL};
 
 /* How a command ended, so the probe can tell a stale kept connection from a real failure. */
 enum { CMD_OK = 0, CMD_FAIL = -1, CMD_CLOSED = -2 };
@@ -86,12 +84,6 @@ enum { CMD_OK = 0, CMD_FAIL = -1, CMD_CLOSED = -2 };
 static void *redis_create(void)
 {
     return calloc(1, sizeof(redis_inst));
-}
-
-static xp_set_result redis_set(void *inst, const char *key, const char *value, char *err,
-                               size_t errlen)
-{
-    return xp_keys_set(redis_keys, inst, key, value, err, errlen);
 }
 
 /* "host:port", "[v6]:port", "host" (port 6379) or "unix:/path". */
@@ -158,8 +150,8 @@ oom:
 static int redis_validate(void *inst, char *err, size_t errlen)
 {
     redis_inst *s = inst;
-    if (!s->address || !*s->address) {
-        snprintf(err, errlen, "redis needs address");
+    if (!*s->address) {
+        snprintf(err, errlen, "address must not be empty");
         return -1;
     }
     if (s->username && *s->username && !(s->password && *s->password)) {
@@ -456,9 +448,8 @@ const xp_collector xp_collector_redis = {
     .name = "redis",
     .details = redis_details,
     .n_details = D_COUNT,
-    .secret_keys = redis_secrets,
+    .keys = redis_keys,
     .create = redis_create,
-    .set = redis_set,
     .validate = redis_validate,
     .target = redis_target,
     .probe = redis_probe,

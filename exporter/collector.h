@@ -1,9 +1,10 @@
 /* The contract between the core and a backend collector.
  *
  * A collector only knows how to probe one kind of backend. The core owns everything else:
- * config keys shared by all dependencies, `*_file` secrets, scheduling, deadlines, breakers,
- * and every metric line. A new backend type is one file in collectors/ exporting one
- * xp_collector, plus one line in collectors/registry.c. */
+ * config keys shared by all dependencies, parsing the collector's own keys from its table,
+ * `*_file` secrets, scheduling, deadlines, breakers, and every metric line. A new backend
+ * type is one file in collectors/ exporting one xp_collector, plus one line in
+ * collectors/registry.h. */
 #ifndef XP_COLLECTOR_H
 #define XP_COLLECTOR_H
 
@@ -56,20 +57,21 @@ typedef struct xp_probe {
 int xp_probe_fail(xp_probe *p, xp_reason reason, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-typedef enum { XP_SET_OK = 0, XP_SET_UNKNOWN = 1, XP_SET_INVALID = 2 } xp_set_result;
+struct xp_key; /* config/keys.h */
 
 typedef struct xp_collector {
     const char *name; /* the value of `collector =` and of the collector label */
     const xp_detail_def *details;
     size_t n_details; /* <= XP_DETAIL_MAX */
-    /* Keys whose values are secrets. The core accepts KEY_file for each, reads the file
-     * and calls set(KEY, contents), and never echoes their values. NULL-terminated. */
-    const char *const *secret_keys;
+    /* The collector's own keys of [dependency.NAME], one row each, ending in XP_KEY_END
+     * (config/keys.h). The core fills them into the instance create() made (defaults first),
+     * accepts KEY_file for a secret key, and never echoes a secret; destroy() frees them with
+     * xp_keys_free(). */
+    const struct xp_key *keys;
 
     void *(*create)(void); /* NULL on allocation failure */
-    /* XP_SET_INVALID fills err with a reason that does not quote a secret value. */
-    xp_set_result (*set)(void *inst, const char *key, const char *value, char *err, size_t errlen);
-    /* After every key of the section: fill in defaults, check required keys. 0 = valid. */
+    /* After every key of the section: derive, check what spans keys. 0 = valid; else err says
+     * why (a secret it quotes is scrubbed). */
     int (*validate)(void *inst, char *err, size_t errlen);
     /* host:port or URL, with no credentials: the target label of dependency_info. */
     void (*target)(const void *inst, char *buf, size_t len);
@@ -79,7 +81,8 @@ typedef struct xp_collector {
     void (*destroy)(void *inst); /* closes connections too; NULL-safe */
 } xp_collector;
 
-/* NULL-terminated, defined in collectors/registry.c (tests may link their own). */
+/* NULL-terminated, built from collectors/registry.h by collectors/registry.c (tests link
+ * their own, tests/fake/registry.c, from the same list). */
 extern const xp_collector *const xp_collectors[];
 const xp_collector *xp_collector_find(const char *name);
 

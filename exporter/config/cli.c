@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "config/engine.h"
 
 const char xp_cli_usage[] =
     "usage: resilience_exporter [--config.file=PATH] [--web.listen-address=HOST:PORT]\n"
@@ -71,9 +72,16 @@ int xp_cli_parse(int argc, char *const *argv, xp_cli *out, char *err, size_t err
             snprintf(err, errlen, "flag --%s needs a value", f->name);
             return -1;
         }
+        char why[256];
         if (f->kind == F_STRING) {
             if (!*value) {
                 snprintf(err, errlen, "flag --%s needs a value", f->name);
+                return -1;
+            }
+            /* The same rule as telemetry_path in the file: no other endpoint may be hidden. */
+            if (f->offset == OFF(telemetry_path) &&
+                xp_cfg_check_telemetry_path(value, why, sizeof(why)) != 0) {
+                snprintf(err, errlen, "flag --%s must be %s", f->name, why);
                 return -1;
             }
             *(const char **)field = value;

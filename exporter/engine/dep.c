@@ -193,7 +193,7 @@ static void run_probe(xp_dep *d, double start)
     p.err[sizeof(p.err) - 1] = '\0';
     clean_text(p.err);
     /* Whatever a backend or library echoed, no secret of this dependency leaves the process. */
-    xp_secret_scrub_settings(p.err, d->cfg.fingerprint, d->cfg.collector->secret_keys);
+    xp_secret_scrub_all(p.err, sizeof(p.err), d->cfg.secrets, d->cfg.n_secrets);
     if (atomic_load(&d->stop))
         return; /* cut short by shutdown or reload: not the backend's fault */
 

@@ -53,8 +53,7 @@ static void runtime_free(xp_runtime *rt)
 
 static int same_dep(const xp_dep *old, const xp_dep_cfg *cfg)
 {
-    return strcmp(old->cfg.name, cfg->name) == 0 && old->cfg.collector == cfg->collector &&
-           strcmp(old->cfg.fingerprint, cfg->fingerprint) == 0;
+    return xp_dep_cfg_same(&old->cfg, cfg);
 }
 
 /* Builds a runtime for cfg, reusing the unchanged dependencies of `prev` (taken out of it:

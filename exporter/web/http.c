@@ -13,6 +13,7 @@
 
 #include "web/auth.h"
 #include "base/log.h"
+#include "base/workers.h"
 #include "web/respcache.h"
 #include "engine/runtime.h"
 
@@ -343,8 +344,7 @@ int xp_http_start(const xp_http_opts *o, xp_http_reload_fn reload, char *err, si
             return -1;
         flags |= MHD_USE_TLS;
     }
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    unsigned pool = cpus < 1 ? 1 : cpus > 4 ? 4 : (unsigned)cpus;
+    unsigned pool = xp_http_workers();
 
     /* The logger goes first, or libmicrohttpd prints the earlier options' messages itself. */
     struct MHD_OptionItem opts[12];

@@ -21,12 +21,11 @@ typedef struct fake_inst {
     char *secret; /* never shown: for tests that hunt for leaked secrets */
 } fake_inst;
 
-static const xp_key_def fake_keys[] = {
-    {XP_KEY(fake_inst, script, XP_KEY_STRING)},
-    {XP_SECRET_KEY(fake_inst, secret)},
-    {NULL, 0, 0, 0},
+static const xp_key fake_keys[] = {
+    XP_KEY(fake_inst, script, XP_K_STRING, .flags = XP_KEY_REQUIRED),
+    XP_KEY(fake_inst, secret, XP_K_STRING, .flags = XP_KEY_SECRET),
+    XP_KEY_END,
 };
-static const char *const fake_secrets[] = {"secret", NULL};
 static const xp_detail_def fake_details[] = {
     {"dependency_fake_value", "A value the fake collector's script reports.", XP_METRIC_GAUGE},
 };
@@ -34,21 +33,6 @@ static const xp_detail_def fake_details[] = {
 static void *fake_create(void)
 {
     return calloc(1, sizeof(fake_inst));
-}
-
-static xp_set_result fake_set(void *inst, const char *key, const char *value, char *err,
-                              size_t errlen)
-{
-    return xp_keys_set(fake_keys, inst, key, value, err, errlen);
-}
-
-static int fake_validate(void *inst, char *err, size_t errlen)
-{
-    if (!((fake_inst *)inst)->script) {
-        snprintf(err, errlen, "fake needs script");
-        return -1;
-    }
-    return 0;
 }
 
 static void fake_target(const void *inst, char *buf, size_t len)
@@ -124,10 +108,9 @@ const xp_collector xp_collector_fake = {
     .name = "fake",
     .details = fake_details,
     .n_details = 1,
-    .secret_keys = fake_secrets,
+    .keys = fake_keys,
     .create = fake_create,
-    .set = fake_set,
-    .validate = fake_validate,
+    .validate = NULL,
     .target = fake_target,
     .probe = fake_probe,
     .destroy = fake_destroy,

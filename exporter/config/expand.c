@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "base/buf.h"
-#include "config/config.h"
+#include "config/engine.h"
 
 #define ENV_MAX_DEPTH 8
 
@@ -34,10 +34,8 @@ static size_t env_find_close(const char *s, size_t len, size_t from) {
 
 static int env_expand_into(xp_buf *out, const char *s, size_t len, int unset_vars_empty, int depth,
                            char *err, size_t errlen) {
-    if (depth > ENV_MAX_DEPTH) {
-        snprintf(err, errlen, "${...} nested more than %d deep", ENV_MAX_DEPTH);
-        return -1;
-    }
+    if (depth > ENV_MAX_DEPTH)
+        return xp_cfg_why(err, errlen, "${...} nested more than %d deep", ENV_MAX_DEPTH);
     size_t i = 0;
     while (i < len) {
         if (s[i] != '$' || i + 1 >= len || (s[i + 1] != '$' && s[i + 1] != '{')) {
@@ -52,33 +50,23 @@ static int env_expand_into(xp_buf *out, const char *s, size_t len, int unset_var
         size_t name = i + 2, j = name;
         while (j < len && env_is_name_char(s[j]))
             j++;
-        if (j >= len || env_find_close(s, len, name) >= len) {
-            snprintf(err, errlen, "unterminated ${ (write $$ for a literal $)");
-            return -1;
-        }
+        if (j >= len || env_find_close(s, len, name) >= len)
+            return xp_cfg_why(err, errlen, "unterminated ${ (write $$ for a literal $)");
         int name_len = (int)(j - name);
-        if (name_len == 0 || isdigit((unsigned char)s[name])) {
-            snprintf(err, errlen,
-                     "${ must be followed by a variable name of letters, digits and _ (write $$ "
-                     "for a literal $)");
-            return -1;
-        }
+        if (name_len == 0 || isdigit((unsigned char)s[name]))
+            return xp_cfg_why(err, errlen, "${ must be followed by a variable name of letters, "
+                                           "digits and _ (write $$ for a literal $)");
         char var[256];
-        if ((size_t)name_len >= sizeof(var)) {
-            snprintf(err, errlen, "variable name longer than %zu characters", sizeof(var) - 1);
-            return -1;
-        }
+        if ((size_t)name_len >= sizeof(var))
+            return xp_cfg_why(err, errlen, "variable name longer than %zu characters",
+                              sizeof(var) - 1);
         memcpy(var, s + name, (size_t)name_len);
         var[name_len] = '\0';
         const char *val = getenv(var);
         if (s[j] == '}') {
-            if (!val && !unset_vars_empty) {
-                snprintf(err, errlen,
-                         "environment variable %s is not set (use ${%s:-default} "
-                         "for a fallback)",
-                         var, var);
-                return -1;
-            }
+            if (!val && !unset_vars_empty)
+                return xp_cfg_why(err, errlen, "environment variable %s is not set (use "
+                                               "${%s:-default} for a fallback)", var, var);
             if (val)
                 xp_buf_puts(out, val);
             i = j + 1;
@@ -92,11 +80,8 @@ static int env_expand_into(xp_buf *out, const char *s, size_t len, int unset_var
                 return -1;
             i = close + 1;
         } else {
-            snprintf(err, errlen,
-                     "unsupported form after ${%s: only ${%s} and ${%s:-default} "
-                     "are understood",
-                     var, var, var);
-            return -1;
+            return xp_cfg_why(err, errlen, "unsupported form after ${%s: only ${%s} and "
+                                           "${%s:-default} are understood", var, var, var);
         }
     }
     return 0;

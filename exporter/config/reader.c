@@ -1,4 +1,4 @@
-#include "config/config_reader.h"
+#include "config/reader.h"
 
 #include <ini.h>
 #include <stdio.h>
@@ -14,7 +14,6 @@ typedef struct line_reader {
     /* Set once; every later read returns NULL so inih stops at the first error. */
     int failed;
     int detect_line; /* the line being read when the error was found */
-    int err_line;
     char *err;
     size_t errlen;
 } line_reader;
@@ -39,11 +38,10 @@ static char *line_reader_next(char *str, int num, void *stream) {
     if (content && start[content - 1] == '\r')
         content--;
 
-    r->err_line = r->lineno;
     r->detect_line = r->lineno;
     if (memchr(start, '\0', content)) {
         snprintf(r->err, r->errlen, "line contains a NUL byte");
-        r->failed = 1;
+        r->failed = 2; /* the reader's own */
         return NULL;
     }
     /* inih needs room for the line, "\n" and the terminating NUL; it would cut anything
@@ -51,11 +49,10 @@ static char *line_reader_next(char *str, int num, void *stream) {
     if (num < 3 || content > (size_t)num - 3) {
         snprintf(r->err, r->errlen, "line too long: %zu characters, at most %d fit", content,
                  num < 3 ? 0 : num - 3);
-        r->failed = 1;
+        r->failed = 2;
         return NULL;
     }
-    if (r->cb->line &&
-        r->cb->line(r->user, r->lineno, start, content, &r->err_line, r->err, r->errlen) != 0) {
+    if (r->cb->line && r->cb->line(r->user, r->lineno, start, content) != 0) {
         r->failed = 1;
         return NULL;
     }
@@ -70,26 +67,12 @@ static int line_reader_pair(void *user, const char *section, const char *name, c
     (void)section; /* inih cuts section names at 49 bytes; the line callback tracks them whole */
     if (r->failed)
         return 0;
-    r->err_line = r->lineno;
     r->detect_line = r->lineno;
-    if (r->cb->pair &&
-        r->cb->pair(r->user, r->lineno, name, value, &r->err_line, r->err, r->errlen) != 0) {
+    if (r->cb->pair && r->cb->pair(r->user, r->lineno, name, value) != 0) {
         r->failed = 1;
         return 0;
     }
     return 1;
-}
-
-/* The text of line `lineno` (1-based), for explaining inih's own syntax errors. */
-static const char *line_reader_line_at(const char *text, size_t len, int lineno, size_t *out_len) {
-    const char *p = text, *end = text + len;
-    for (int i = 1; i < lineno && p < end; i++) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        p = nl ? nl + 1 : end;
-    }
-    const char *nl = memchr(p, '\n', (size_t)(end - p));
-    *out_len = nl ? (size_t)(nl - p) : (size_t)(end - p);
-    return p;
 }
 
 int xp_ini_parse(const char *text, size_t len, const xp_ini_callbacks *cb, void *user,
@@ -102,27 +85,15 @@ int xp_ini_parse(const char *text, size_t len, const xp_ini_callbacks *cb, void 
     if (rc < 0) {
         *err_line = 0;
         snprintf(err, errlen, "out of memory reading the file");
-        return -1;
+        return -2;
     }
     /* inih reports its own syntax errors (a line with no '=' or no closing ']') only through
      * its return value, and keeps going after them: the earlier problem wins. */
     if (rc > 0 && (!r.failed || rc < r.detect_line)) {
-        size_t n;
-        const char *line = line_reader_line_at(text, len, rc, &n);
-        while (n && (*line == ' ' || *line == '\t')) {
-            line++;
-            n--;
-        }
-        *err_line = rc;
-        if (n && *line == '[')
-            snprintf(err, errlen, "section header without a closing ]");
-        else
-            snprintf(err, errlen, "expected [section] or key = value");
-        return -1;
+        *err_line = rc; /* a line without '=' (the line callback judged every '[' already) */
+        snprintf(err, errlen, "expected [section] or key = value");
+        return -2;
     }
-    if (r.failed) {
-        *err_line = r.err_line;
-        return -1;
-    }
-    return 0;
+    *err_line = r.detect_line;
+    return r.failed == 2 ? -2 : -r.failed;
 }

@@ -10,18 +10,16 @@
 
 #include <stddef.h>
 
-/* Both callbacks return 0 to go on, or -1 after writing a message (without FILE:LINE) into
- * err; *err_line starts as the current line and may be pointed elsewhere. */
+/* Both callbacks return 0 to go on, or -1 to stop, keeping their message themselves. */
 typedef struct xp_ini_callbacks {
     /* Every physical line before inih sees it, without its line terminator. */
-    int (*line)(void *user, int lineno, const char *text, size_t len, int *err_line, char *err,
-                size_t errlen);
+    int (*line)(void *user, int lineno, const char *text, size_t len);
     /* Every key = value pair inih finds (value trimmed, inline comment removed). */
-    int (*pair)(void *user, int lineno, const char *key, const char *value, int *err_line,
-                char *err, size_t errlen);
+    int (*pair)(void *user, int lineno, const char *key, const char *value);
 } xp_ini_callbacks;
 
-/* 0 when every line was read and accepted; -1 with *err_line (0: none applies) and err set. */
+/* 0 when every line was read and accepted; -1 when a callback refused one; -2 when the
+ * reader or inih did first, with *err_line (0: none applies) and err set. */
 int xp_ini_parse(const char *text, size_t len, const xp_ini_callbacks *cb, void *user,
                  int *err_line, char *err, size_t errlen);
 
