@@ -90,17 +90,27 @@ static int put(xp_header_set *set, size_t cap, const char *name, const char *val
     return 0;
 }
 
+/* name as it may appear in a message: at most 64 characters, control bytes as '?'. */
+static void printable(const char *name, char *out, size_t outlen)
+{
+    size_t n = 0;
+    for (; name && *name && n + 1 < outlen && n < 64; name++)
+        out[n++] = (unsigned char)*name < 0x20 || *name == 0x7f ? '?' : *name;
+    out[n] = '\0';
+}
+
 xp_header_set *xp_headers_build(int tls, const xp_header_kv *extra, size_t n_extra, char *err,
                                 size_t errlen)
 {
     for (size_t i = 0; i < n_extra; i++) {
+        char shown[72];
+        printable(extra[i].name, shown, sizeof(shown));
         if (!extra[i].name || !is_token(extra[i].name)) {
-            snprintf(err, errlen, "header name \"%.64s\" is not a valid HTTP field name",
-                     extra[i].name ? extra[i].name : "");
+            snprintf(err, errlen, "header name \"%s\" is not a valid HTTP field name", shown);
             return NULL;
         }
         if (!extra[i].value || !is_field_value(extra[i].value)) {
-            snprintf(err, errlen, "header %.64s: value has control characters", extra[i].name);
+            snprintf(err, errlen, "header %s: value has control characters", shown);
             return NULL;
         }
     }
