@@ -8,6 +8,7 @@ answered, which gets at most 0.5 s)."""
 import os
 import signal
 import socket
+import subprocess
 import threading
 import time
 
@@ -32,15 +33,20 @@ class WebShutdownTest(xptest.Test):
         self.tmp = xptest.TmpDir("webstop")
         self.script = self.tmp.file("ok", "ok\n")
         self.times = {}
+        self.started = []
 
     def teardown_all(self):
+        for e in self.started:  # those a failed test left running
+            e.proc.stop()
         for what, t in sorted(self.times.items()):
             xptest.log("SIGTERM to exit: %.3f s  %s" % (t, what))
         self.tmp.cleanup()
 
     def start(self, web="", **kw):
         kw.setdefault("binary", xptest.FAKE_BINARY)
-        return xptest.Exporter(self.tmp, ("[web]\n" + web + "\n" if web else "") + dep(self.script), **kw)
+        e = xptest.Exporter(self.tmp, ("[web]\n" + web + "\n" if web else "") + dep(self.script), **kw)
+        self.started.append(e)
+        return e
 
     def sigterm(self, e, what):
         """SIGTERM; asserts exit 0 within the deadline; records the time."""
@@ -48,7 +54,7 @@ class WebShutdownTest(xptest.Test):
         e.proc.signal(signal.SIGTERM)
         try:
             rc = e.proc.p.wait(10)
-        except Exception:
+        except subprocess.TimeoutExpired:
             rc = None
         took = time.monotonic() - t0
         self.times[what] = took
