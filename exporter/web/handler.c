@@ -27,6 +27,7 @@
  * announces a body (we never read the body of a client that cannot authenticate).
  */
 
+/* Set before the daemon starts, only read afterwards. */
 static xp_http_reload_fn reload_fn;
 static int lifecycle_enabled;
 
@@ -36,6 +37,8 @@ static char telemetry_path[256] = "/metrics"; /* guarded by path_mu */
 /* The verdict of the first call, kept in *con_cls for the later calls of the request. */
 static char passed, refused;
 
+/* Requests whose head has reached the handler and that libmicrohttpd has not finished
+ * (answer sent or connection closed): what a shutdown gives a moment to. */
 static atomic_int in_flight;
 
 /* Fixed answers, made once per header generation and shared by every connection. */
