@@ -10,7 +10,9 @@ const char xp_cli_usage[] =
     "usage: resilience_exporter [--config.file=PATH] [--web.listen-address=HOST:PORT]\n"
     "                           [--web.telemetry-path=/metrics] [--web.config.file=PATH]\n"
     "                           [--log.level=debug|info|warn|error] [--log.format=logfmt|json]\n"
-    "                           [--config.check] [--version] [--help]\n";
+    "                           [--web.enable-lifecycle] [--config.check] [--version] [--help]\n"
+    "\n"
+    "  --web.enable-lifecycle  allow POST /-/reload (without it: 403); SIGHUP always reloads\n";
 
 enum { F_STRING, F_LEVEL, F_FORMAT, F_BOOL };
 
@@ -28,6 +30,7 @@ static const flag flags[] = {
     {"web.config.file", F_STRING, OFF(web_config_file)},
     {"log.level", F_LEVEL, OFF(log_level)},
     {"log.format", F_FORMAT, OFF(log_format)},
+    {"web.enable-lifecycle", F_BOOL, OFF(enable_lifecycle)},
     {"config.check", F_BOOL, OFF(config_check)},
     {"version", F_BOOL, OFF(version)},
     {"help", F_BOOL, OFF(help)},

@@ -11,6 +11,7 @@ typedef struct xp_cli {
     const char *web_config_file;
     int log_level;  /* -1 when not given */
     int log_format; /* -1 when not given */
+    int enable_lifecycle; /* --web.enable-lifecycle: the HTTP lifecycle endpoints answer */
     int config_check;
     int version;
     int help;

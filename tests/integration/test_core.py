@@ -211,7 +211,7 @@ class CoreTest(xptest.Test):
         a = self.script("ra", "ok")
         b = self.script("rb", "fail down")
         cfg1 = dep("a", a) + dep("b", b, failure_threshold=100)
-        e = self.start(cfg1)
+        e = self.start(cfg1, extra_args=["--web.enable-lifecycle"])
         try:
             time.sleep(1.2)
             m1 = e.metrics()

@@ -68,7 +68,7 @@ class MemoryTest(xptest.Test):
         argv = ["valgrind", "--tool=memcheck", "--leak-check=full", "--show-leak-kinds=definite,indirect",
                 "--errors-for-leak-kinds=definite,indirect", "--error-exitcode=99", "--track-origins=no",
                 "--log-file=" + vlog, xptest.FAKE_BINARY, "--config.file=" + cfg_path, "--web.config.file=" + web,
-                "--web.listen-address=127.0.0.1:%d" % port, "--log.level=debug"]
+                "--web.listen-address=127.0.0.1:%d" % port, "--log.level=debug", "--web.enable-lifecycle"]
         p = xptest.Proc(argv, tmp.file("vg-exporter.log"))
         try:
             xptest.wait_listen(port, timeout=60, proc=p)

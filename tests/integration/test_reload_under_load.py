@@ -35,7 +35,7 @@ class ReloadUnderLoadTest(xptest.Test):
         variants = [base, base + dep("extra", ok), base + dep("extra", ok, interval="70ms")]
         invalid = [base + "[dependency.oops\n", base + dep("x", ok, timeout="2s", interval="1s"),
                    base.replace("collector = fake", "collector = nosuch", 1), base + "[feature.g]\nrequires = nowhere\n"]
-        e = xptest.Exporter(self.tmp, base, binary=xptest.FAKE_BINARY)
+        e = xptest.Exporter(self.tmp, base, binary=xptest.FAKE_BINARY, extra_args=["--web.enable-lifecycle"])
         stop = threading.Event()
         results = {"scrapes": 0, "failures": [], "regressions": []}
         lock = threading.Lock()

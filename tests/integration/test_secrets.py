@@ -101,7 +101,7 @@ class SecretsTest(xptest.Test):
                         api_key=S["ai_key_wrong"]) +
                 section("ai_refused", "openai", base_url="http://u:%s@127.0.0.1:%d/v1" % (S["ai_url_pass"], refused), api_key=S["ai_key"])
             )
-            e = xptest.Exporter(tmp, cfg, extra_args=["--log.level=debug"])
+            e = xptest.Exporter(tmp, cfg, extra_args=["--log.level=debug", "--web.enable-lifecycle"])
             try:
                 auth = {"Authorization": "Basic " + base64.b64encode(("prometheus:" + S["web"]).encode()).decode()}
                 bad_auth = {"Authorization": "Basic " + base64.b64encode(("prometheus:" + S["pg"]).encode()).decode()}

@@ -8,9 +8,11 @@ import socket
 import ssl
 import statistics
 import subprocess
+import threading
 import time
 
 import xptest
+import xpweb
 from xptest import wait_until
 
 PASSWORD = "web-SENTINEL-pa55word-7d2e"
@@ -26,24 +28,11 @@ def dep(script, **kw):
 
 
 def bcrypt_hash(password):
-    r = subprocess.run(["htpasswd", "-nbBC", "10", USER, password], capture_output=True, text=True, check=True)
-    return r.stdout.strip().split(":", 1)[1]
+    return xpweb.bcrypt_hash(USER, password)
 
 
 def self_signed(tmp):
-    """A certificate for 127.0.0.1 and localhost, by openssl or else GnuTLS's certtool."""
-    cert, key = tmp.file("cert.pem"), tmp.file("key.pem")
-    if subprocess.run(["sh", "-c", "command -v openssl"], capture_output=True).returncode == 0:
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
-                        "-days", "2", "-subj", "/CN=localhost",
-                        "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"], check=True, capture_output=True)
-    else:
-        tpl = tmp.file("cert.cfg", "cn = localhost\nip_address = 127.0.0.1\ndns_name = localhost\n"
-                                   "expiration_days = 2\ntls_www_server\n")
-        subprocess.run(["certtool", "--generate-privkey", "--outfile", key], check=True, capture_output=True)
-        subprocess.run(["certtool", "--generate-self-signed", "--load-privkey", key, "--template", tpl,
-                        "--outfile", cert], check=True, capture_output=True)
-    return cert, key
+    return xpweb.self_signed(tmp)
 
 
 def curl(url, *args):
@@ -205,11 +194,71 @@ class WebSecurityTest(xptest.Test):
         finally:
             e.stop()
 
+    def test_rotated_password_refused_right_after_reload(self):
+        """Issue 10 fault 2: the password file is rotated and reloaded while requests with the
+        old password are in bcrypt. Those checks used to finish after the reload had wiped the
+        cache, cache the old password, and let it in for 60 s. Each round sends the old
+        password on two connections at once (both workers run bcrypt: nothing is cached), and
+        rotates the file and reloads halfway through those checks; the old password must be
+        refused from the moment the new one is accepted, or the reload request answered."""
+        import base64
+        auth = lambda pw: {"Authorization": "Basic " + base64.b64encode(("%s:%s" % (USER, pw)).encode()).decode()}
+        pw = lambda i: "%s-round%d" % (PASSWORD, i)
+        hash_file = self.tmp.file("rotating.hash", bcrypt_hash(pw(0)) + "\n", mode=0o600)
+        web = "[web]\nbasic_auth_user = %s\nbasic_auth_password_hash_file = %s\n" % (USER, hash_file)
+        e = self.start(web + dep(self.script), extra_args=["--web.enable-lifecycle"])
+        try:
+            t0 = time.monotonic()
+            assert e.get("/metrics", headers=auth("wrong"))[0] == 401
+            bcrypt_s = time.monotonic() - t0  # one check's cost: wrong passwords are never cached
+            rounds, straddled = 8, 0
+            for i in range(rounds):
+                old, new = pw(i), pw(i + 1)
+                new_hash = bcrypt_hash(new)
+                statuses = []
+                threads = [threading.Thread(target=lambda: statuses.append(e.get("/metrics", headers=auth(old))[0]))
+                           for _ in range(2)]
+                for t in threads:
+                    t.start()
+                time.sleep(bcrypt_s / 2)  # both checks are in bcrypt now
+                self.tmp.file("rotating.hash", new_hash + "\n", mode=0o600)
+                if i % 2 == 0:
+                    e.proc.signal(signal.SIGHUP)
+                    wait_until(lambda: e.get("/metrics", headers=auth(new))[0] == 200, 10, what="new password")
+                else:  # the reload request waits for a worker, then reloads
+                    st, _, body = e.get("/-/reload", method="POST", data=b"", headers=auth(old))
+                    assert st == 200 and body == b"config reloaded\n", (i, st, body)
+                # From here on: refused, on every try while the straddling checks finish...
+                while any(t.is_alive() for t in threads):
+                    assert e.get("/metrics", headers=auth(old))[0] == 401, "round %d: old password let in" % i
+                for t in threads:
+                    t.join()
+                # ... and after (a cached old password would show now).
+                for _ in range(2):
+                    assert e.get("/metrics", headers=auth(old))[0] == 401, "round %d: old password let in" % i
+                assert e.get("/metrics", headers=auth(new))[0] == 200
+                # That cached the new password: one more reload forgets it, so the next round's
+                # old password starts uncached again.
+                assert e.get("/-/reload", method="POST", data=b"", headers=auth(new))[0] == 200
+                # A right password sent before the reload and refused: its check straddled it.
+                straddled += statuses.count(401)
+                xptest.log("round %d (%s): the two old-password checks answered %s" % (
+                    i, "SIGHUP" if i % 2 == 0 else "POST /-/reload", sorted(statuses)))
+            xptest.log("bcrypt %.0f ms; %d of %d checks straddled a reload" % (bcrypt_s * 1e3, straddled, 2 * rounds))
+            assert straddled > 0, "no check straddled a reload: the race was not exercised"
+            assert PASSWORD not in e.logs()
+        finally:
+            e.stop()
+
     def test_slowloris_does_not_block_scrapes(self):
         e = self.start(dep(self.script))
         socks = []
         try:
             wait_until(lambda: e.get("/-/ready")[0] == 200, 5, what="ready")
+            # A scraper's connection, answered once and then idle like between two scrapes.
+            kept = xpweb.connect(e.port, timeout=5)
+            kept.sendall(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert xpweb.read_response(kept)[0] == 200
             for i in range(300):
                 s = socket.create_connection(("127.0.0.1", e.port), timeout=5)
                 s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow-%d: " % i)  # never finished
@@ -235,6 +284,11 @@ class WebSecurityTest(xptest.Test):
                 except socket.timeout:
                     break
             assert closed == len(socks), "only %d of %d idle connections were closed" % (closed, len(socks))
+            # The answered connection outlives them: it may idle until the next scrape (120 s).
+            kept.sendall(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n")
+            got = xpweb.read_response(kept)
+            assert got is not None and got[0] == 200, "the kept-alive connection was closed with the idle ones"
+            kept.close()
             assert e.proc.poll() is None
         finally:
             for s in socks:

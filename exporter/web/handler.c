@@ -1,0 +1,351 @@
+#include "web/handler.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "engine/runtime.h"
+#include "web/accept_encoding.h"
+#include "web/auth.h"
+#include "web/headers.h"
+#include "web/reqstats.h"
+#include "web/respcache.h"
+
+/* Seconds a connection may sit idle once it has been answered, so a scraper keeps it from
+ * one scrape to the next: above Prometheus' default interval (1 m). A connection that has
+ * not yet sent a whole request, or was refused, keeps the daemon's short timeout. */
+#define XP_IDLE_TIMEOUT 120u
+
+/*
+ * When to answer. libmicrohttpd calls the handler once the request head is in (the first
+ * call), again for each piece of body, and a last time when the request is complete. A
+ * response queued on the first call makes it stop reading the request: it answers with
+ * "Connection: close" and drops anything pipelined behind it. So every answer waits for the
+ * last call and the connection stays open for the next request, except two, which are meant
+ * to close it: a request with no Host header, and a request without valid credentials that
+ * announces a body (we never read the body of a client that cannot authenticate).
+ */
+
+/* Set before the daemon starts, only read afterwards. */
+static xp_http_reload_fn reload_fn;
+static int lifecycle_enabled;
+
+static pthread_mutex_t path_mu = PTHREAD_MUTEX_INITIALIZER;
+static char telemetry_path[256] = "/metrics"; /* guarded by path_mu */
+
+/* The verdict of the first call, kept in *con_cls for the later calls of the request. */
+static char passed, refused;
+
+/* Requests whose head has reached the handler and that libmicrohttpd has not finished
+ * (answer sent or connection closed): what a shutdown gives a moment to. */
+static atomic_int in_flight;
+
+/* Fixed answers, made once per header generation and shared by every connection. */
+enum { R_NOT_FOUND, R_UNAUTHORIZED, R_HEALTHY, R_READY, R_NOT_READY, R_COUNT };
+static const char *const fixed_text[R_COUNT] = {
+    "404 page not found\n", "401 unauthorized\n", "OK\n", "Ready\n",
+    "Not ready: not every dependency has been probed yet\n"};
+static pthread_mutex_t fixed_mu = PTHREAD_MUTEX_INITIALIZER;
+/* Guarded by fixed_mu: the answers and the header generation they carry. Queued under the
+ * lock, so a rebuild cannot free one between lookup and queueing. */
+static struct MHD_Response *fixed[R_COUNT];
+static unsigned long fixed_gen;
+
+int xp_handler_set_telemetry_path(const char *path)
+{
+    if (strlen(path) >= sizeof(telemetry_path))
+        return -1;
+    pthread_mutex_lock(&path_mu);
+    snprintf(telemetry_path, sizeof(telemetry_path), "%s", path);
+    pthread_mutex_unlock(&path_mu);
+    return 0;
+}
+
+int xp_handler_in_flight(void)
+{
+    return atomic_load(&in_flight);
+}
+
+/* A text/plain response carrying the header set in force. text must outlive it unless
+ * copy is set. */
+static struct MHD_Response *text_response(const char *text, int copy, unsigned long *gen)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        strlen(text), (void *)text, copy ? MHD_RESPMEM_MUST_COPY : MHD_RESPMEM_PERSISTENT);
+    if (r && (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                      "text/plain; charset=utf-8") != MHD_YES ||
+              xp_headers_apply_current(r, XP_HDR_ALL, gen) != 0)) {
+        MHD_destroy_response(r);
+        r = NULL;
+    }
+    return r;
+}
+
+static void free_fixed(void)
+{
+    for (int i = 0; i < R_COUNT; i++) {
+        if (fixed[i])
+            MHD_destroy_response(fixed[i]); /* freed once the last connection lets go */
+        fixed[i] = NULL;
+    }
+}
+
+/* Rebuilds the fixed answers for the header set in force. Called with fixed_mu held. */
+static int make_fixed(void)
+{
+    free_fixed();
+    unsigned long gen = 0;
+    for (int i = 0; i < R_COUNT; i++)
+        if (!(fixed[i] = text_response(fixed_text[i], 0, &gen)))
+            return -1;
+    if (MHD_add_response_header(fixed[R_UNAUTHORIZED], MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                "Basic realm=\"resilience_exporter\"") != MHD_YES)
+        return -1;
+    fixed_gen = gen;
+    return 0;
+}
+
+static enum MHD_Result answer_fixed(struct MHD_Connection *c, xp_route route, unsigned code,
+                                    int which)
+{
+    enum MHD_Result ret = MHD_NO;
+    pthread_mutex_lock(&fixed_mu);
+    if ((fixed_gen != xp_headers_generation() || !fixed[which]) && make_fixed() != 0)
+        free_fixed(); /* out of memory: no answer (the connection closes); retried next time */
+    if (fixed[which])
+        ret = MHD_queue_response(c, code, fixed[which]);
+    pthread_mutex_unlock(&fixed_mu);
+    if (ret == MHD_YES)
+        xp_reqstats_count(route, code);
+    return ret;
+}
+
+/* An answer made for this request alone; `header` (may be NULL) is added with `value`. */
+static enum MHD_Result answer_text(struct MHD_Connection *c, xp_route route, unsigned code,
+                                   const char *text, const char *header, const char *value)
+{
+    struct MHD_Response *r = text_response(text, 1, NULL);
+    if (!r)
+        return MHD_NO;
+    enum MHD_Result ret = MHD_NO;
+    if (!header || MHD_add_response_header(r, header, value) == MHD_YES)
+        ret = MHD_queue_response(c, code, r);
+    MHD_destroy_response(r);
+    if (ret == MHD_YES)
+        xp_reqstats_count(route, code);
+    return ret;
+}
+
+static enum MHD_Result bad_method(struct MHD_Connection *c, xp_route route, const char *allow)
+{
+    return answer_text(c, route, MHD_HTTP_METHOD_NOT_ALLOWED, "405 method not allowed\n",
+                       MHD_HTTP_HEADER_ALLOW, allow);
+}
+
+/* The gate of every endpoint that changes the running exporter (POST /-/reload, and the
+ * breaker override to come): shut unless --web.enable-lifecycle, as in Prometheus; SIGHUP
+ * is not gated. 1 = go on; 0 = refused, with the 403 queued in *ret. */
+static int lifecycle_gate(struct MHD_Connection *c, xp_route route, enum MHD_Result *ret)
+{
+    if (lifecycle_enabled)
+        return 1;
+    *ret = answer_text(c, route, MHD_HTTP_FORBIDDEN,
+                       "403 forbidden: lifecycle APIs are not enabled "
+                       "(start with --web.enable-lifecycle)\n",
+                       NULL, NULL);
+    return 0;
+}
+
+static int authorized(struct MHD_Connection *c)
+{
+    if (!xp_auth_enabled())
+        return 1;
+    char *pass = NULL;
+    char *user = MHD_basic_auth_get_username_password(c, &pass);
+    int ok = xp_auth_check(user, pass);
+    if (pass) {
+        explicit_bzero(pass, strlen(pass));
+        MHD_free(pass);
+    }
+    if (user)
+        MHD_free(user);
+    return ok;
+}
+
+static int announces_body(struct MHD_Connection *c)
+{
+    const char *len = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    return (len && strcmp(len, "0") != 0) ||
+           MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+}
+
+/* RFC 9112 section 3.2: an HTTP/1.1 request without Host is answered 400. libmicrohttpd's
+ * own check (MHD_OPTION_STRICT_FOR_CLIENT) answers with its HTML error page and a doubled
+ * response head, so we check here and answer like every other error. */
+static int lacks_host(struct MHD_Connection *c, const char *version)
+{
+    return version[0] && strcmp(version, MHD_HTTP_VERSION_1_0) != 0 &&
+           !MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+}
+
+static enum MHD_Result do_reload(struct MHD_Connection *c)
+{
+    char err[512] = "";
+    int rc = reload_fn ? reload_fn(err, sizeof(err)) : -1;
+    char msg[600];
+    snprintf(msg, sizeof(msg), rc == 0 ? "config reloaded\n" : "reload failed: %s\n", err);
+    return answer_text(c, XP_ROUTE_RELOAD, rc == 0 ? MHD_HTTP_OK : MHD_HTTP_INTERNAL_SERVER_ERROR,
+                       msg, NULL, NULL);
+}
+
+static int is_ready(void)
+{
+    xp_snapshot s;
+    memset(&s, 0, sizeof(s));
+    xp_runtime_lock();
+    int ready = xp_runtime_snapshot(&s) == 0 && s.ready;
+    xp_runtime_unlock();
+    xp_snapshot_free(&s);
+    return ready;
+}
+
+static xp_route route_of(const char *url, const char *path)
+{
+    if (strcmp(url, path) == 0)
+        return XP_ROUTE_METRICS;
+    static const struct {
+        const char *url;
+        xp_route route;
+    } routes[] = {{"/health", XP_ROUTE_HEALTH},   {"/", XP_ROUTE_STATUS},
+                  {"/-/healthy", XP_ROUTE_HEALTHY}, {"/-/ready", XP_ROUTE_READY},
+                  {"/-/reload", XP_ROUTE_RELOAD}};
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+        if (strcmp(url, routes[i].url) == 0)
+            return routes[i].route;
+    return XP_ROUTE_OTHER;
+}
+
+static enum MHD_Result page(struct MHD_Connection *c, xp_route route, xp_page p, const char *path)
+{
+    unsigned status = 0;
+    enum MHD_Result ret = xp_respcache_queue(c, p, path, &status);
+    if (ret == MHD_YES)
+        xp_reqstats_count(route, status);
+    return ret;
+}
+
+/* The last call of a request whose credentials passed: its answer. */
+static enum MHD_Result route_request(struct MHD_Connection *c, xp_route route, int is_get,
+                                     int is_post, const char *path)
+{
+    enum MHD_Result ret = MHD_NO;
+    switch (route) {
+    case XP_ROUTE_OTHER:
+        return answer_fixed(c, route, MHD_HTTP_NOT_FOUND, R_NOT_FOUND);
+    case XP_ROUTE_RELOAD:
+        if (!is_post)
+            return bad_method(c, route, "POST");
+        return lifecycle_gate(c, route, &ret) ? do_reload(c) : ret;
+    default:
+        break;
+    }
+    if (!is_get)
+        return bad_method(c, route, "GET, HEAD");
+    switch (route) {
+    case XP_ROUTE_METRICS: {
+        const char *ae = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_ACCEPT_ENCODING);
+        return page(c, route, xp_accept_gzip(ae) ? XP_PAGE_METRICS_GZIP : XP_PAGE_METRICS, path);
+    }
+    case XP_ROUTE_HEALTH:
+        return page(c, route, XP_PAGE_HEALTH, path);
+    case XP_ROUTE_STATUS:
+        return page(c, route, XP_PAGE_STATUS, path);
+    case XP_ROUTE_HEALTHY:
+        return answer_fixed(c, route, MHD_HTTP_OK, R_HEALTHY);
+    default: { /* XP_ROUTE_READY */
+        int ready = is_ready();
+        return answer_fixed(c, route, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
+                            ready ? R_READY : R_NOT_READY);
+    }
+    }
+}
+
+/* A client that was answered may keep its connection idle until its next scrape. */
+static void keep_idle(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_TIMEOUT);
+    if (!ci || ci->connection_timeout != XP_IDLE_TIMEOUT)
+        MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, XP_IDLE_TIMEOUT);
+}
+
+enum MHD_Result xp_handler(void *cls, struct MHD_Connection *c, const char *url,
+                           const char *method, const char *version, const char *upload,
+                           size_t *upload_size, void **con_cls)
+{
+    char path[sizeof(telemetry_path)];
+    pthread_mutex_lock(&path_mu);
+    memcpy(path, telemetry_path, sizeof(path));
+    pthread_mutex_unlock(&path_mu);
+    xp_route route = route_of(url, path);
+
+    if (*con_cls == NULL) {
+        /* First call: the head is in. Credentials are checked now, before any body is read,
+         * on every path but /-/healthy, known or not: without them a client learns nothing,
+         * not even which paths exist. */
+        atomic_fetch_add(&in_flight, 1);
+        if (lacks_host(c, version)) {
+            *con_cls = &refused;
+            return answer_text(c, XP_ROUTE_OTHER, MHD_HTTP_BAD_REQUEST,
+                               "400 bad request: HTTP/1.1 request without a Host header\n", NULL,
+                               NULL);
+        }
+        int ok = route == XP_ROUTE_HEALTHY || authorized(c);
+        *con_cls = ok ? &passed : &refused;
+        if (!ok && announces_body(c))
+            return answer_fixed(c, route, MHD_HTTP_UNAUTHORIZED, R_UNAUTHORIZED);
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        *upload_size = 0; /* a body: read and dropped (no endpoint takes one) */
+        return MHD_YES;
+    }
+    /* Last call: the whole request is in. */
+    if (*con_cls == &refused)
+        return answer_fixed(c, route, MHD_HTTP_UNAUTHORIZED, R_UNAUTHORIZED);
+    int is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    int is_post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+    enum MHD_Result ret = route_request(c, route, is_get, is_post, path);
+    if (ret == MHD_YES)
+        keep_idle(c);
+    return ret;
+}
+
+void xp_handler_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                          enum MHD_RequestTerminationCode toe)
+{
+    if (*con_cls) {
+        atomic_fetch_sub(&in_flight, 1);
+        *con_cls = NULL;
+    }
+}
+
+int xp_handler_init(xp_http_reload_fn reload, int enable_lifecycle)
+{
+    reload_fn = reload;
+    lifecycle_enabled = enable_lifecycle;
+    pthread_mutex_lock(&fixed_mu);
+    int rc = make_fixed();
+    pthread_mutex_unlock(&fixed_mu);
+    return rc;
+}
+
+void xp_handler_free(void)
+{
+    pthread_mutex_lock(&fixed_mu);
+    free_fixed();
+    fixed_gen = 0;
+    pthread_mutex_unlock(&fixed_mu);
+}
