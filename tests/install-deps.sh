@@ -12,6 +12,10 @@ want=$(cat etc/packages/build.txt etc/packages/runtime.txt etc/packages/test.txt
 if command -v node >/dev/null && command -v npm >/dev/null; then
   want=$(echo "$want" | grep -vx -e nodejs -e npm)
 fi
+# Likewise kubectl (kubernetes-client is Debian's; a kubectl from elsewhere owns the same path).
+if command -v kubectl >/dev/null; then
+  want=$(echo "$want" | grep -vx kubernetes-client)
+fi
 missing=""
 for p in $want; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -23,6 +27,7 @@ if [ -n "$missing" ]; then
   # shellcheck disable=SC2086
   $sudo_ apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
-if [ ! -x node_modules/.bin/mock-llm ] || [ ! -d node_modules/@20minutes/s3rver ]; then
+if [ ! -x node_modules/.bin/mock-llm ] || [ ! -d node_modules/@20minutes/s3rver ] \
+   || [ ! -d node_modules/kubernetes-models ] || [ ! -d node_modules/@kubernetes-models/prometheus-operator ]; then
   npm install --no-audit --no-fund --loglevel=error
 fi
