@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
 # Installs what building and testing need on Debian 12, skipping what is already there:
-# the Debian packages listed in etc/packages/*.txt and the npm test servers (package.json).
+# the Debian packages listed in etc/packages/*.txt and the npm packages of package.json.
+#   tests/install-deps.sh          build + runtime + test lists, every npm package (tests/run.sh)
+#   tests/install-deps.sh --demo   build + runtime + demo lists, the npm servers only (etc/demo.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+lists="build runtime test"
+npm_dev=1
+if [ "${1:-}" = "--demo" ]; then
+  lists="build runtime demo"
+  npm_dev=0
+fi
 sudo_=""
 [ "$(id -u)" = 0 ] || sudo_="sudo"
-want=$(cat etc/packages/build.txt etc/packages/runtime.txt etc/packages/test.txt | sed 's/#.*//' | tr -s ' \n' '\n' | sed '/^$/d' | sort -u)
+want=$(for l in $lists; do cat "etc/packages/$l.txt"; done | sed 's/#.*//' | tr -s ' \n' '\n' | sed '/^$/d' | sort -u)
 # Node may come from elsewhere (NodeSource bundles npm and conflicts with Debian's npm
 # package): what the tests need is the two commands, whoever installed them.
 if command -v node >/dev/null && command -v npm >/dev/null; then
@@ -27,7 +35,13 @@ if [ -n "$missing" ]; then
   # shellcheck disable=SC2086
   $sudo_ apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
-if [ ! -x node_modules/.bin/mock-llm ] || [ ! -d node_modules/@20minutes/s3rver ] \
-   || [ ! -d node_modules/kubernetes-models ] || [ ! -d node_modules/@kubernetes-models/prometheus-operator ]; then
+if [ ! -x node_modules/.bin/mock-llm ] || [ ! -d node_modules/@20minutes/s3rver ]; then
+  if [ "$npm_dev" = 1 ]; then
+    npm install --no-audit --no-fund --loglevel=error
+  else
+    npm install --omit=dev --no-audit --no-fund --loglevel=error
+  fi
+fi
+if [ "$npm_dev" = 1 ] && { [ ! -d node_modules/kubernetes-models ] || [ ! -d node_modules/@kubernetes-models/prometheus-operator ]; }; then
   npm install --no-audit --no-fund --loglevel=error
 fi
