@@ -60,7 +60,7 @@ if [ ! -x node_modules/.bin/mock-llm ] || [ ! -d node_modules/@20minutes/s3rver 
       tar -xzf "$npm_dir.tgz" -C "$npm_dir" --strip-components=1
       rm -f "$npm_dir.tgz"
     fi
-    node "$npm_dir/bin/npm-cli.js" install --omit=dev --no-audit --no-fund --loglevel=error
+    node "$npm_dir/bin/npm-cli.js" install --omit=dev --no-audit --no-fund --update-notifier=false --loglevel=error
   fi
 fi
 if [ "$npm_dev" = 1 ] && { [ ! -d node_modules/kubernetes-models ] || [ ! -d node_modules/@kubernetes-models/prometheus-operator ]; }; then
