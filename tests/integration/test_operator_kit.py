@@ -58,7 +58,7 @@ EMITTED = CORE_METRICS | PROCESS_METRICS | DETAIL_METRICS | {
 # ones our own rules create.
 EXPORTER_LABELS = {"dependency", "state", "result", "from", "to", "feature", "collector", "target",
                    "version", "revision", "le", "reason"}
-PROMETHEUS_LABELS = {"job", "instance", "__name__"}
+PROMETHEUS_LABELS = {"job", "instance", "__name__", "pod"}  # pod: Kubernetes service discovery (the rules aggregate it away)
 RULE_LABELS = {"quantile", "severity"}
 LABEL_VALUES = {"state": {"closed", "open", "half_open"}, "result": {"success", "failure", "rejected"},
                 "from": {"closed", "open", "half_open"}, "to": {"closed", "open", "half_open"},
