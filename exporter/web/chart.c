@@ -1,5 +1,7 @@
 #include "web/chart.h"
 
+#include <math.h>
+
 #include "model/level.h"
 
 /* The drawing area in SVG units: the plot, then the level strip under it. */
@@ -20,14 +22,25 @@ const char xp_chart_css[] =
     "#chart .lv0{fill:#2e7d32}#chart .lv1{fill:#f9a825}#chart .lv2{fill:#ef6c00}"
     "#chart .lv3{fill:#c62828}#chart .lv4{fill:#6a1b9a}#chart .none{fill:#eee}";
 
-static double x_of(const xp_status_extra *x, double t)
+/* The span drawn: the last hour, or less while the process is younger (rounded up to five
+ * minutes, at least five), so a fresh exporter's first minutes are not a sliver. */
+static double span_of(const xp_status_extra *x)
 {
-    double from = x->now - x->span;
+    double age = x->n_history ? x->now - x->history[0].start : 0;
+    double span = 300 * ceil(age / 300);
+    if (span < 300)
+        span = 300;
+    return span < x->span ? span : x->span;
+}
+
+static double x_of(const xp_status_extra *x, double span, double t)
+{
+    double from = x->now - span;
     if (t < from)
         t = from;
     if (t > x->now)
         t = x->now;
-    return LEFT + (RIGHT - LEFT) * (t - from) / x->span;
+    return LEFT + (RIGHT - LEFT) * (t - from) / span;
 }
 
 static double y_of(double score)
@@ -52,7 +65,7 @@ void xp_render_chart(xp_buf *b, const xp_status_extra *x, double now_score, int 
                   "aria-label=\"System health score and degradation level, last hour\">"
                   "<title>System health score (line) and degradation level (strip), last hour"
                   "</title>\n",
-                  W, AXIS_Y + 6, W, AXIS_Y + 6);
+                  W, AXIS_Y + 22, W, AXIS_Y + 22);
     /* Axes: scores 0, 50, 100 and the level thresholds. */
     for (int s = 0; s <= 100; s += 50)
         xp_buf_printf(b, "<line class=\"grid\" x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\"/>"
@@ -63,20 +76,28 @@ void xp_render_chart(xp_buf *b, const xp_status_extra *x, double now_score, int 
                          "<title>%s from %g</title></line>\n",
                       LEFT, y_of(deg->threshold[i]), RIGHT, y_of(deg->threshold[i]),
                       xp_level_name(i), deg->threshold[i]);
-    for (int m = 60; m >= 0; m -= 15)
-        xp_buf_printf(b, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s%d%s</text>",
-                      x_of(x, x->now - m * 60.0), AXIS_Y, m ? "-" : "", m, m ? "m" : " now");
-    xp_buf_puts(b, "\n");
+    double span = span_of(x);
+    for (int q = 4; q >= 0; q--) {
+        double ago = span * q / 4;
+        if (q)
+            xp_buf_printf(b, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">-%gm</text>",
+                          x_of(x, span, x->now - ago), AXIS_Y, ago / 60);
+        else
+            xp_buf_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">now</text>", RIGHT, AXIS_Y);
+    }
+    xp_buf_printf(b, "<text x=\"%d\" y=\"%d\">line: system health score &#183; strip: degradation "
+                     "level (the worst of each %.0f s)</text>\n",
+                  LEFT, AXIS_Y + 16, x->period);
 
     /* The level strip: one rectangle per stored bucket, until the next one (or now); grey
      * where nothing was recorded yet. */
     double first = x->n_history ? x->history[0].start : x->now;
-    if (x_of(x, first) > LEFT)
+    if (x_of(x, span, first) > LEFT)
         xp_buf_printf(b, "<rect class=\"none\" x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\"/>",
-                      LEFT, STRIP_Y, x_of(x, first) - LEFT, STRIP_H);
+                      LEFT, STRIP_Y, x_of(x, span, first) - LEFT, STRIP_H);
     for (size_t i = 0; i < x->n_history; i++) {
-        double a = x_of(x, x->history[i].start);
-        double e = x_of(x, i + 1 < x->n_history ? x->history[i + 1].start : x->now);
+        double a = x_of(x, span, x->history[i].start);
+        double e = x_of(x, span, i + 1 < x->n_history ? x->history[i + 1].start : x->now);
         if (e <= a)
             continue;
         xp_buf_printf(b, "<rect class=\"lv%d\" x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\"/>",
@@ -86,12 +107,12 @@ void xp_render_chart(xp_buf *b, const xp_status_extra *x, double now_score, int 
 
     /* The score: a step line through each bucket's lowest score, closed by the score now. */
     if (x->n_history) {
-        xp_buf_printf(b, "<path class=\"score\" d=\"M%.1f %.1f", x_of(x, x->history[0].start),
+        xp_buf_printf(b, "<path class=\"score\" d=\"M%.1f %.1f", x_of(x, span, x->history[0].start),
                       y_of(x->history[0].score_min));
         for (size_t i = 1; i < x->n_history; i++)
-            xp_buf_printf(b, "H%.1fV%.1f", x_of(x, x->history[i].start),
+            xp_buf_printf(b, "H%.1fV%.1f", x_of(x, span, x->history[i].start),
                           y_of(x->history[i].score_min));
-        xp_buf_printf(b, "H%.1fV%.1f\"/>\n", x_of(x, x->now), y_of(now_score));
+        xp_buf_printf(b, "H%.1fV%.1f\"/>\n", x_of(x, span, x->now), y_of(now_score));
     }
     xp_buf_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">level now: %s</text>",
                   RIGHT, STRIP_Y - 2, xp_level_name(now_level));

@@ -183,7 +183,7 @@ int xp_render_status_page(const xp_snapshot *s, const char *telemetry_path,
             html(b, s->cfg->features[j].name);
             xp_buf_puts(b, "</li>\n");
         }
-    xp_buf_puts(b, "</ul>\n<h2>Last hour</h2>\n");
+    xp_buf_puts(b, "</ul>\n<h2>History</h2>\n");
     xp_render_chart(b, x, s->health.system_score, level, &s->cfg->degradation);
     xp_buf_puts(b, "<h2>Recent events</h2>\n");
     if (x->n_events == 0) {
