@@ -76,6 +76,8 @@ class Exporter:
                 self.p.kill()
                 self.p.wait()
         self.log.close()
+        with open(self.log.name, "rb") as f:
+            xptest.check_sanitizers(f.read().decode("utf-8", "replace"), self.log.name)
 
 
 def config(script_dir, max_connections):
@@ -85,7 +87,7 @@ def config(script_dir, max_connections):
         with open(script, "w") as f:
             f.write("ok\n")
         extra = "failure_threshold = 1\nrecovery_timeout = 100ms\n" if name == "flip" else ""
-        deps.append("[dependency.%s]\ncollector = fake\nscript = %s\ninterval = 50ms\ntimeout = 40ms\n%s"
+        deps.append("[dependency.%s]\ncollector = fake\nscript = %s\ninterval = 100ms\ntimeout = 90ms\n%s"
                     % (name, script, extra))
     return ("[web]\nmax_connections = %d\n\n" % max_connections + "\n".join(deps) +
             "\n[feature.flip_feature]\nmin_level = degraded\nrequires = flip\n")
@@ -214,8 +216,8 @@ def main():
         for name, t in (("no waiters", before), ("%d waiting" % a.waiters, during), ("after they left", after)):
             print("   %-18s p50 %.3f  p99 %.3f  max %.3f" % (name, pct(t, 50), pct(t, 99), max(t)))
         ok = sum(1 for _, line in got if " 200 " in line)
-        print("   answered before the change: %d; after it: %d of %d (%d with 200)"
-              % (len(early), len(got), a.waiters, ok))
+        print("   answered before the change: %d%s; after it: %d of %d (%d with 200)"
+              % (len(early), " (e.g. %s)" % early[0][1] if early else "", len(got), a.waiters, ok))
         if got:
             first = min(t for t, _ in got) - ev["timestamp"]
             last = max(t for t, _ in got) - ev["timestamp"]
