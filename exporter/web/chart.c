@@ -61,11 +61,12 @@ void xp_render_chart(xp_buf *b, const xp_status_extra *x, double now_score, int 
                      const xp_degradation_cfg *deg)
 {
     xp_buf_printf(b,
-                  "<svg id=\"chart\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\" "
+                  "<svg id=\"chart\" data-buckets=\"%zu\" width=\"%d\" height=\"%d\" "
+                  "viewBox=\"0 0 %d %d\" role=\"img\" "
                   "aria-label=\"System health score and degradation level, last hour\">"
                   "<title>System health score (line) and degradation level (strip), last hour"
                   "</title>\n",
-                  W, AXIS_Y + 22, W, AXIS_Y + 22);
+                  x->n_history, W, AXIS_Y + 22, W, AXIS_Y + 22);
     /* Axes: scores 0, 50, 100 and the level thresholds. */
     for (int s = 0; s <= 100; s += 50)
         xp_buf_printf(b, "<line class=\"grid\" x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\"/>"
@@ -95,13 +96,18 @@ void xp_render_chart(xp_buf *b, const xp_status_extra *x, double now_score, int 
     if (x_of(x, span, first) > LEFT)
         xp_buf_printf(b, "<rect class=\"none\" x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\"/>",
                       LEFT, STRIP_Y, x_of(x, span, first) - LEFT, STRIP_H);
-    for (size_t i = 0; i < x->n_history; i++) {
+    for (size_t i = 0; i < x->n_history;) {
+        /* Buckets of the same level in a row make one rectangle: an hour at one level is
+         * one element, not 360. */
+        size_t j = i + 1;
+        while (j < x->n_history && x->history[j].level_max == x->history[i].level_max)
+            j++;
         double a = x_of(x, span, x->history[i].start);
-        double e = x_of(x, span, i + 1 < x->n_history ? x->history[i + 1].start : x->now);
-        if (e <= a)
-            continue;
-        xp_buf_printf(b, "<rect class=\"lv%d\" x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\"/>",
-                      level_class(x->history[i].level_max), a, STRIP_Y, e - a, STRIP_H);
+        double e = x_of(x, span, j < x->n_history ? x->history[j].start : x->now);
+        if (e > a)
+            xp_buf_printf(b, "<rect class=\"lv%d\" x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\"/>",
+                          level_class(x->history[i].level_max), a, STRIP_Y, e - a, STRIP_H);
+        i = j;
     }
     xp_buf_puts(b, "\n");
 
