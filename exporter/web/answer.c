@@ -1,6 +1,7 @@
 #include "web/answer.h"
 
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,6 +58,19 @@ enum MHD_Result xp_answer_error(struct MHD_Connection *c, xp_route route, unsign
     }
     free(text);
     return ret;
+}
+
+enum MHD_Result xp_answer_method(struct MHD_Connection *c, xp_route route, const char *allow)
+{
+    char body[128];
+    int n = snprintf(body, sizeof(body), "{\"error\":\"method not allowed: use %s\"}\n", allow);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer((size_t)n, body, MHD_RESPMEM_MUST_COPY);
+    if (r && MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow) != MHD_YES) {
+        MHD_destroy_response(r);
+        r = NULL;
+    }
+    return queue(c, route, MHD_HTTP_METHOD_NOT_ALLOWED, r, 1, NULL);
 }
 
 enum MHD_Result xp_answer_not_modified(struct MHD_Connection *c, xp_route route,

@@ -25,6 +25,8 @@ int xp_json_dump(const json_t *root, xp_buf *out);
  * memory) or a failed dump answers 500. */
 enum MHD_Result xp_answer_doc(struct MHD_Connection *c, xp_route route, unsigned status,
                               json_t *root, const char *etag);
+/* 405 with Allow and {"error": "method not allowed: use ALLOW"}. */
+enum MHD_Result xp_answer_method(struct MHD_Connection *c, xp_route route, const char *allow);
 /* 304 Not Modified, no body, with the ETag. */
 enum MHD_Result xp_answer_not_modified(struct MHD_Connection *c, xp_route route,
                                        const char *etag);

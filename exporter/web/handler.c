@@ -154,25 +154,6 @@ static enum MHD_Result bad_method(struct MHD_Connection *c, xp_route route, cons
                        MHD_HTTP_HEADER_ALLOW, allow);
 }
 
-static enum MHD_Result answer_json_405(struct MHD_Connection *c, xp_route route, const char *msg,
-                                       const char *allow)
-{
-    char body[160];
-    int n = snprintf(body, sizeof(body), "{\"error\":\"%s\"}\n", msg);
-    struct MHD_Response *r = MHD_create_response_from_buffer((size_t)n, body, MHD_RESPMEM_MUST_COPY);
-    if (!r)
-        return MHD_NO;
-    enum MHD_Result ret = MHD_NO;
-    if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json; charset=utf-8") == MHD_YES &&
-        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow) == MHD_YES &&
-        xp_headers_apply_current(r, XP_HDR_ALL, NULL) == 0)
-        ret = MHD_queue_response(c, MHD_HTTP_METHOD_NOT_ALLOWED, r);
-    MHD_destroy_response(r);
-    if (ret == MHD_YES)
-        xp_reqstats_count(route, MHD_HTTP_METHOD_NOT_ALLOWED);
-    return ret;
-}
-
 /* The gate of every endpoint that changes the running exporter (POST /-/reload, and the
  * breaker override to come): shut unless --web.enable-lifecycle, as in Prometheus; SIGHUP
  * is not gated. 1 = go on; 0 = refused, with the 403 queued in *ret. */
@@ -314,16 +295,12 @@ static enum MHD_Result ans_events(const call *k)
 
 static enum MHD_Result ans_ofrep_flag(const call *k)
 {
-    xp_reqctx *r = ctx_of(*k->con_cls);
-    return xp_ofrep_flag(k->c, k->name, r ? r->body.data : NULL, r ? r->body.len : 0,
-                         r && r->body_too_big);
+    return xp_ofrep_flag(k->c, k->name, ctx_of(*k->con_cls));
 }
 
 static enum MHD_Result ans_ofrep_bulk(const call *k)
 {
-    xp_reqctx *r = ctx_of(*k->con_cls);
-    return xp_ofrep_bulk(k->c, r ? r->body.data : NULL, r ? r->body.len : 0,
-                         r && r->body_too_big);
+    return xp_ofrep_bulk(k->c, ctx_of(*k->con_cls));
 }
 
 static enum MHD_Result ans_ofrep_config(const call *k)
@@ -385,11 +362,7 @@ static enum MHD_Result route_request(const struct route *rt, const call *k, unsi
         return answer_fixed(k->c, k->route, MHD_HTTP_NOT_FOUND, R_NOT_FOUND);
     if (!(rt->methods & method)) {
         const char *allow = rt->methods == M_POST ? "POST" : "GET, HEAD";
-        if (!rt->json)
-            return bad_method(k->c, k->route, allow);
-        char msg[64];
-        snprintf(msg, sizeof(msg), "method not allowed: use %s", allow);
-        return answer_json_405(k->c, k->route, msg, allow);
+        return rt->json ? xp_answer_method(k->c, k->route, allow) : bad_method(k->c, k->route, allow);
     }
     return rt->fn(k);
 }

@@ -47,11 +47,18 @@ static enum MHD_Result error(struct MHD_Connection *c, xp_route route, unsigned 
 }
 
 /* Checks the request body. 0 = fine; else the error is queued in *ret. */
-static int check_body(struct MHD_Connection *c, xp_route route, const char *key, const char *body,
-                      size_t len, int too_big, enum MHD_Result *ret)
+static int check_body(struct MHD_Connection *c, xp_route route, const char *key,
+                      const xp_reqctx *r, enum MHD_Result *ret)
 {
     char why[300];
-    if (too_big) {
+    if (r && xp_buf_failed(&r->body)) {
+        *ret = error(c, route, MHD_HTTP_INTERNAL_SERVER_ERROR, key, "GENERAL",
+                     "out of memory reading the request body");
+        return -1;
+    }
+    const char *body = r ? r->body.data : NULL;
+    size_t len = body ? r->body.len : 0;
+    if (r && r->body_too_big) {
         *ret = error(c, route, MHD_HTTP_CONTENT_TOO_LARGE, key, "PARSE_ERROR",
                      "the request body is larger than 65536 bytes");
         return -1;
@@ -173,11 +180,10 @@ static int intervals(xp_snapshot *s, void *arg)
     return 0;
 }
 
-enum MHD_Result xp_ofrep_flag(struct MHD_Connection *c, const char *key, const char *body,
-                              size_t len, int too_big)
+enum MHD_Result xp_ofrep_flag(struct MHD_Connection *c, const char *key, const xp_reqctx *body)
 {
     enum MHD_Result ret;
-    if (check_body(c, XP_ROUTE_OFREP_FLAG, key, body, len, too_big, &ret) != 0)
+    if (check_body(c, XP_ROUTE_OFREP_FLAG, key, body, &ret) != 0)
         return ret;
     query q;
     memset(&q, 0, sizeof(q));
@@ -193,10 +199,10 @@ enum MHD_Result xp_ofrep_flag(struct MHD_Connection *c, const char *key, const c
     return xp_answer_doc(c, XP_ROUTE_OFREP_FLAG, MHD_HTTP_OK, q.doc, NULL);
 }
 
-enum MHD_Result xp_ofrep_bulk(struct MHD_Connection *c, const char *body, size_t len, int too_big)
+enum MHD_Result xp_ofrep_bulk(struct MHD_Connection *c, const xp_reqctx *body)
 {
     enum MHD_Result ret;
-    if (check_body(c, XP_ROUTE_OFREP_BULK, NULL, body, len, too_big, &ret) != 0)
+    if (check_body(c, XP_ROUTE_OFREP_BULK, NULL, body, &ret) != 0)
         return ret;
     query q;
     memset(&q, 0, sizeof(q));

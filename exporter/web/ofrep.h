@@ -23,14 +23,14 @@
 
 #include <microhttpd.h>
 
+#include "web/reqctx.h"
+
 /* POST /ofrep/v1/evaluate/flags/KEY: 200, 404 FLAG_NOT_FOUND, 400 PARSE_ERROR or
- * INVALID_CONTEXT, 413 for a body past the limit. */
-enum MHD_Result xp_ofrep_flag(struct MHD_Connection *c, const char *key, const char *body,
-                              size_t len, int too_big);
+ * INVALID_CONTEXT, 413 for a body past the limit. body: the request's kept body (NULL: none). */
+enum MHD_Result xp_ofrep_flag(struct MHD_Connection *c, const char *key, const xp_reqctx *body);
 /* POST /ofrep/v1/evaluate/flags: every flag, with the state tag as ETag; 304 when
  * If-None-Match names it. */
-enum MHD_Result xp_ofrep_bulk(struct MHD_Connection *c, const char *body, size_t len,
-                              int too_big);
+enum MHD_Result xp_ofrep_bulk(struct MHD_Connection *c, const xp_reqctx *body);
 /* GET /ofrep/v1/configuration: the provider's name and its polling floor (the shortest
  * probe interval: polling faster learns nothing new). */
 enum MHD_Result xp_ofrep_configuration(struct MHD_Connection *c);
