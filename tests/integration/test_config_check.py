@@ -169,7 +169,7 @@ class ConfigCheck(xptest.Test):
         # quotes the password.
         port = xptest.free_port()  # nothing listens: the dependency just fails
         good = "[dependency.cache]\ncollector = redis\naddress = 127.0.0.1:%d\n" % port
-        e = xptest.Exporter(self.tmp, good, extra_args=["--log.level=debug"], name="bearing")
+        e = xptest.Exporter(self.tmp, good, extra_args=["--log.level=debug", "--web.enable-lifecycle"], name="bearing")
         try:
             for i, text in enumerate(SECRET_BEARING):
                 with open(e.config_path, "w") as f:
