@@ -48,6 +48,9 @@ class OpenAIServer:
         argv = [os.path.join(xptest.NODE_BIN, "mock-llm"), "--config", self.rules_path]
         self.proc = xptest.Proc(argv, tmp.file(name + ".log"), env=env)
         xptest.wait_listen(self.port, proc=self.proc)
+        # node answers its first requests slowly: let that be ours, not a probe's.
+        xptest.wait_until(lambda: xptest.http(self.base_url + "/models", timeout=30)[0], 30,
+                          what="mock-llm to answer")
 
     @property
     def base_url(self):

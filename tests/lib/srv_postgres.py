@@ -15,7 +15,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 
 import xptest
 
@@ -136,11 +135,7 @@ class Postgres:
         return r.stdout.decode().strip()
 
     def log(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
+        return xptest.read_text(self.log_path)
 
     def cleanup(self):
         try:

@@ -132,11 +132,7 @@ class Redis:
         return out
 
     def log(self):
-        try:
-            with open(os.path.join(self.dir, "redis.log"), errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
+        return xptest.read_text(os.path.join(self.dir, "redis.log"))
 
     def cleanup(self):
         try:

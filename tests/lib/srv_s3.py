@@ -13,7 +13,8 @@ NODE = shutil.which("node") or "/usr/bin/node"
 
 class S3Server:
     """s3rver on a spare loopback port with the given buckets and credentials. stop() and
-    start() again keep the port and the stored data, for outage tests."""
+    start() again keep the port and the stored data, for outage tests; start() returns once
+    the server answers."""
 
     def __init__(self, tmp, buckets=("probe-bucket",), key="S3RVER", secret="S3RVER", name="s3rver"):
         self.tmp = tmp
@@ -39,6 +40,8 @@ class S3Server:
             argv += ["--key", self.key, "--secret", self.secret]
         self.proc = xptest.Proc(argv, self.tmp.file(self.name + ".log"))
         xptest.wait_listen(self.port, proc=self.proc)
+        # node answers its first requests slowly (seen: 235 ms): let that be ours, not a probe's.
+        xptest.wait_until(lambda: xptest.http(self.endpoint + "/", timeout=30)[0], 30, what="s3rver to answer")
 
     def stop(self):
         if self.proc:

@@ -24,6 +24,34 @@ BINARY = os.environ.get("XP_BINARY", os.path.join(BUILD_DIR, "resilience_exporte
 FAKE_BINARY = os.environ.get("XP_FAKE_BINARY", os.path.join(BUILD_DIR, "tests", "resilience_exporter_fake"))
 NODE_BIN = os.path.join(SOURCE_DIR, "node_modules", ".bin")
 
+
+def sanitizer_of(binary):
+    """"tsan", "asan" (ASan + UBSan) or None: what the binary was built with."""
+    try:
+        with open(binary, "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    if b"__tsan_init" in data:
+        return "tsan"
+    if b"__asan_init" in data:
+        return "asan"
+    return None
+
+
+# The build under test (the fake-collector binary is built with the same flags).
+SANITIZER = sanitizer_of(FAKE_BINARY) or sanitizer_of(BINARY)
+
+# Bounds for the few checks whose point IS time: a probe ends at its deadline, a scrape does
+# not wait on a probe. They must hold on a loaded 2-core machine (tools/under-load: a busy loop
+# on every core and two tests beside), where a scrape was measured at up to 107 ms and a
+# probe ended up to 20 ms past its timeout; a sanitizer makes everything slower. A test that
+# checks "a scrape does not wait" gives the probe it could wait on a timeout well above
+# SCRAPE_BOUND, so that waiting would show. Everything else a test waits for is an event or a
+# count (wait_until), never a time.
+DEADLINE_SLACK = 0.6 if SANITIZER else 0.25  # how far past its timeout a probe may end (s)
+SCRAPE_BOUND = 0.45 if SANITIZER else 0.3  # the slowest scrape that did not wait on a probe (s)
+
 _used_ports = set()
 
 
@@ -90,8 +118,10 @@ def wait_listen(port, timeout=20, proc=None):
 class Proc:
     """A process started in its own session, stopped by its PID."""
 
-    def __init__(self, argv, log_path, env=None, cwd=None):
+    def __init__(self, argv, log_path, env=None, cwd=None, ours=None):
         self.argv = argv
+        # Our binary's output is read for sanitizer reports when it stops.
+        self.ours = argv[0] in (BINARY, FAKE_BINARY) if ours is None else ours
         self.log_path = log_path
         self.logf = open(log_path, "ab")
         self.p = subprocess.Popen(argv, stdout=self.logf, stderr=subprocess.STDOUT, env=env, cwd=cwd,
@@ -119,6 +149,8 @@ class Proc:
                 self.p.wait()
         if not self.logf.closed:
             self.logf.close()
+        if self.ours:
+            check_sanitizers(self.output(), self.log_path)
         return self.p.returncode
 
     def output(self):
@@ -126,6 +158,25 @@ class Proc:
             self.logf.flush()
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
+
+
+def write_file(path, content, mode=0o644):
+    """Writes content aside and renames it into place: a process reading path (a reload, a
+    probe's script) sees the old file or the new one, never one half written."""
+    tmp = "%s.tmp-%d" % (path, os.getpid())
+    with open(tmp, "w" if isinstance(content, str) else "wb") as f:
+        f.write(content)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+def read_text(path):
+    """A file's text, or "" when it cannot be read (a log not written yet)."""
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
 
 
 class TmpDir:
@@ -138,12 +189,7 @@ class TmpDir:
     def file(self, name, content=None, mode=0o644):
         p = os.path.join(self.path, name)
         if content is not None:
-            # Written aside and renamed: a process reading it never sees it half written.
-            tmp = p + ".tmp-%d" % os.getpid()
-            with open(tmp, "w" if isinstance(content, str) else "wb") as f:
-                f.write(content)
-            os.chmod(tmp, mode)
-            os.replace(tmp, p)
+            write_file(p, content, mode)
         return p
 
     def cleanup(self):
@@ -178,6 +224,49 @@ def sample(samples, name, **labels):
     return samples.get((name, frozenset(labels.items())))
 
 
+# A dependency's breaker in one parsed scrape (parse_metrics).
+def state_of(m, dep):
+    for s in ("closed", "open", "half_open"):
+        if sample(m, "circuit_breaker_state", dependency=dep, state=s) == 1:
+            return s
+    raise AssertionError("no breaker state set for %s" % dep)
+
+
+def calls(m, dep, result):
+    return sample(m, "circuit_breaker_calls_total", dependency=dep, result=result)
+
+
+def transitions(m, dep, frm, to):
+    return sample(m, "circuit_breaker_transitions_total", dependency=dep, **{"from": frm, "to": to})
+
+
+def timed_scrape(ex):
+    """(seconds the scrape took, its text)."""
+    t0 = time.monotonic()
+    text = ex.metrics_text()
+    return time.monotonic() - t0, text
+
+
+def assert_no_secret(ex, secrets):
+    """None of secrets in anything the exporter shows or writes: /metrics, /health, the landing
+    page and its log."""
+    shown = {"/metrics": ex.metrics_text(),
+             "/health": ex.get("/health")[2].decode("utf-8", "replace"),
+             "/": ex.get("/")[2].decode("utf-8", "replace"),
+             "the log": ex.logs()}
+    for where, text in shown.items():
+        for secret in secrets:
+            assert secret not in text, "secret %r leaked into %s" % (secret, where)
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
 class Exporter:
     """The real binary (or the test build with the fake collector) on a spare port."""
 
@@ -195,7 +284,7 @@ class Exporter:
         e = dict(os.environ)
         if env:
             e.update(env)
-        self.proc = Proc(self.args, tmp.file(name + ".log"), env=e)
+        self.proc = Proc(self.args, tmp.file(name + ".log"), env=e, ours=True)
         wait_listen(self.port, proc=self.proc)
         self.base = "http://127.0.0.1:%d" % self.port
 
@@ -227,6 +316,20 @@ class Exporter:
         wait_until(check, timeout, interval=0.05, what=what)
         return seen["h"]
 
+    def probe_count(self, dep):
+        """How many probes of dep have ended (rejected ticks while OPEN are not probes)."""
+        return sample(self.metrics(), "dependency_probe_duration_seconds_count", dependency=dep) or 0
+
+    def wait_probes(self, dep, n, timeout):
+        """Waits until n more probes of dep have ended: "a while later" counted in probes,
+        not in seconds, so a busy machine cannot make it too short."""
+        target = self.probe_count(dep) + n
+        wait_until(lambda: self.probe_count(dep) >= target, timeout, what="%d more probes of %s" % (n, dep))
+
+    def write_config(self, text):
+        """Replaces the config file whole (see write_file): a reload reads old or new."""
+        write_file(self.config_path, text)
+
     def reload(self):
         self.proc.signal(signal.SIGHUP)
 
@@ -234,9 +337,7 @@ class Exporter:
         return self.proc.output()
 
     def stop(self):
-        rc = self.proc.stop()
-        check_sanitizers(self.proc.output(), self.proc.log_path)
-        return rc
+        return self.proc.stop()
 
 
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
@@ -244,8 +345,9 @@ SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime e
 
 
 def check_sanitizers(text, where):
-    """An ASan/UBSan report in a process's output fails the test, even if the process exited
-    normally (a leak report, for one, comes only at exit)."""
+    """A sanitizer report (ASan, LSan, UBSan, TSan) in a process's output fails the test, even
+    if the process exited normally (a leak report, for one, comes only at exit, and TSan keeps
+    running after a race)."""
     for mark in SANITIZER_MARKS:
         if mark in text:
             i = text.index(mark)
@@ -261,6 +363,24 @@ def promtool_check(text):
 class Test:
     """Minimal runner: each test_* method of a subclass, one summary line for CTest."""
 
+    def track(self, obj):
+        """obj (anything with stop()) is stopped when the running test ends, pass or fail."""
+        self.__dict__.setdefault("_live", []).append(obj)
+        return obj
+
+    def stop_live(self):
+        """Stops what the running test tracked, newest first; raises the first error (a
+        sanitizer report, say) once all are stopped."""
+        live, first = self.__dict__.get("_live", []), None
+        while live:
+            try:
+                live.pop().stop()
+            except Exception as e:  # keep stopping the rest
+                log("stop failed: %r" % e)
+                first = first or e
+        if first:
+            raise first
+
     def run(self):
         names = [n for n in dir(self) if n.startswith("test_")]
         only = os.environ.get("XP_ONLY")
@@ -271,7 +391,10 @@ class Test:
             log("--- " + n)
             t0 = time.monotonic()
             try:
-                getattr(self, n)()
+                try:
+                    getattr(self, n)()
+                finally:
+                    self.stop_live()
                 passed += 1
                 log("ok   %s (%.1fs)" % (n, time.monotonic() - t0))
             except Exception:
