@@ -15,6 +15,11 @@ The hostile servers are small Python threads in this process:
   http400      an HTTP 400 to whatever arrives (a plain-text server meeting a TLS hello)
   resp_bulk    RESP bulk string announcing 2 GB, then bytes forever
   resp_array   RESP array announcing 2^31 elements, then elements forever
+
+The servers share this process's CPU (and its interpreter lock) with each other and with the
+test: on a busy machine they may feed a probe slowly. A probe that must end at a size cap
+gets a timeout long enough that the cap, not the deadline, ends it (CAP_TIMEOUT); the others
+end at TIMEOUT, and their deadline is checked.
 """
 import gzip
 import os
@@ -25,8 +30,8 @@ import time
 import xptest
 from xptest import wait_until
 
-TIMEOUT = 1.0  # every dependency's probe timeout (s)
-SLACK = 0.35   # allowed past the timeout: thread wake-up, a loaded CI machine, ASan
+TIMEOUT = 1.0  # a dependency's probe timeout (s) ...
+CAP_TIMEOUT = 3.0  # ... and that of one whose probe must end at a size cap
 
 
 class Hostile:
@@ -44,6 +49,9 @@ class Hostile:
         self.lsock.listen(64)
         self.lsock.settimeout(0.2)
         self.conns = []
+        if mode == "gzipbomb" and Hostile.BOMB is None:
+            # Made before any probe comes (it takes a second of CPU), not while one waits.
+            Hostile.BOMB = gzip.compress(b"\0" * (100 << 20), 9)
         threading.Thread(target=self._accept, daemon=True).start()
 
     def stop(self):
@@ -140,8 +148,6 @@ class Hostile:
     BOMB = None
 
     def _m_gzipbomb(self, c):
-        if Hostile.BOMB is None:
-            Hostile.BOMB = gzip.compress(b"\0" * (100 << 20), 9)
         while self._read_request(c) is not None:
             self._send(c, b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
                           b"Content-Length: %d\r\n\r\n" % len(Hostile.BOMB) + Hostile.BOMB)
@@ -178,17 +184,10 @@ class Hostile:
             self._send(c, chunk)
 
 
-def sanitized(binary):
-    with open(binary, "rb") as f:
-        return b"__asan_init" in f.read()
-
-
-def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
+def cap(case):
+    """case, with a timeout its size cap always beats."""
+    collector, keys, words = case
+    return collector, dict(keys, timeout="%gs" % CAP_TIMEOUT), words
 
 
 class HostileBackendsTest(xptest.Test):
@@ -198,14 +197,18 @@ class HostileBackendsTest(xptest.Test):
     def teardown_all(self):
         self.tmp.cleanup()
 
-    def run_cases(self, cases, rounds=3, rss_growth_mb=24):
+    def run_cases(self, cases, rounds=3, rss_growth_mb=24, check=None):
         """cases: {dependency name: (collector, {key: value}, expected error words)}. Starts
-        one exporter probing all of them and checks every probe of `rounds` rounds."""
-        text = ""
+        one exporter probing all of them and checks every probe of `rounds` rounds; then
+        check(exporter), if given."""
+        text, timeouts = "", {}
         for name, (collector, keys, _) in cases.items():
-            text += "[dependency.%s]\ncollector = %s\ninterval = 2s\ntimeout = %gs\nfailure_threshold = 100\n" % (
-                name, collector, TIMEOUT)
+            keys = dict(keys)
+            timeouts[name] = float(keys.pop("timeout", "%gs" % TIMEOUT)[:-1])
+            text += "[dependency.%s]\ncollector = %s\ninterval = %gs\ntimeout = %gs\nfailure_threshold = 100\n" % (
+                name, collector, timeouts[name] + 1, timeouts[name])
             text += "".join("%s = %s\n" % kv for kv in keys.items()) + "\n"
+        round_time = 3 * (max(timeouts.values()) + 1)
         e = xptest.Exporter(self.tmp, text, extra_args=["--log.level=debug"])
         try:
             first_rss = None
@@ -217,13 +220,18 @@ class HostileBackendsTest(xptest.Test):
                 calls = {d: v["consecutive_failures"] for d, v in h.items()}
                 return all(c >= n for c in calls.values())
 
-            wait_until(lambda: all_probed(1), 10, what="first probes")
-            first_rss = rss_kb(e.proc.pid)
+            try:
+                wait_until(lambda: all_probed(1), round_time, what="first probes")
+            except AssertionError:
+                raise AssertionError("first probes incomplete: %r" % {
+                    d: (v["consecutive_failures"], v["last_probe"]) for d, v in e.health()["dependencies"].items()})
+            first_rss = xptest.rss_kb(e.proc.pid)
             for r in range(rounds):
-                # Scrapes keep answering fast while every backend misbehaves.
+                # Scrapes keep answering while every backend misbehaves: one that waited on a
+                # probe would take up to a timeout.
                 t0 = time.monotonic()
                 m = e.metrics()
-                assert time.monotonic() - t0 < 0.5
+                assert time.monotonic() - t0 < TIMEOUT / 2, time.monotonic() - t0
                 h = e.health()["dependencies"]
                 for name in cases:
                     lp = h[name]["last_probe"]
@@ -234,21 +242,23 @@ class HostileBackendsTest(xptest.Test):
                     assert xptest.sample(m, "dependency_probe_success", dependency=name) == 0
                 if r + 1 < rounds:
                     try:
-                        wait_until(lambda: all_probed(r + 2), 6, what="probe round %d" % (r + 2))
+                        wait_until(lambda: all_probed(r + 2), round_time, what="probe round %d" % (r + 2))
                     except AssertionError:
                         raise AssertionError("probe round %d incomplete: %r" % (r + 2, {
                             d: (v["consecutive_failures"], v["last_probe"]) for d, v in e.health()["dependencies"].items()}))
-            rss = rss_kb(e.proc.pid)
+            rss = xptest.rss_kb(e.proc.pid)
             for name, (_, _, words) in cases.items():
                 xptest.log("%-16s worst %.3fs  error: %s" % (name, worst[name], errors[name]))
-                assert worst[name] <= TIMEOUT + SLACK, (name, worst[name])
+                assert worst[name] <= timeouts[name] + xptest.DEADLINE_SLACK, (name, worst[name])
                 assert any(w in errors[name].lower() for w in words), (name, errors[name], words)
             xptest.log("RSS after first probes %d KB, after %d rounds %d KB" % (first_rss, rounds, rss))
-            # ASan's quarantine keeps freed memory: RSS means nothing there.
-            if not sanitized(xptest.BINARY):
+            # A sanitizer's shadow memory and quarantine: RSS means nothing there.
+            if not xptest.SANITIZER:
                 assert rss < 64 * 1024, rss  # the whole exporter, with 100 MB offered by servers
                 assert rss - first_rss < rss_growth_mb * 1024, (first_rss, rss)
             assert e.proc.poll() is None
+            if check:
+                check(e)
             return e, worst, errors
         finally:
             e.stop()
@@ -264,12 +274,12 @@ class HostileBackendsTest(xptest.Test):
             cases = {
                 "ai_drip": ai(u("drip") + "/v1") + (("timed out", "timeout"),),
                 "s3_drip": s3(u("drip")) + (("timed out", "timeout"),),
-                "ai_bigbody": ai(u("bigbody") + "/v1") + (("larger", "too large", "exceed", "maximum"),),
-                "s3_bigbody": s3(u("bigbody"), localstack_health="true") + (("larger", "too large", "exceed", "maximum"),),
-                "ai_endless": ai(u("endless") + "/v1") + (("larger", "too large", "exceed", "timed out"),),
-                "ai_headerflood": ai(u("headerflood") + "/v1") + (("header", "larger", "too large"),),
-                "s3_headerflood": s3(u("headerflood")) + (("header", "larger", "too large"),),
-                "ai_gzipbomb": ai(u("gzipbomb") + "/v1") + (("larger", "too large", "exceed"),),
+                "ai_bigbody": cap(ai(u("bigbody") + "/v1") + (("larger", "too large", "exceed", "maximum"),)),
+                "s3_bigbody": cap(s3(u("bigbody"), localstack_health="true") + (("larger", "too large", "exceed", "maximum"),)),
+                "ai_endless": cap(ai(u("endless") + "/v1") + (("larger", "too large", "exceed"),)),
+                "ai_headerflood": cap(ai(u("headerflood") + "/v1") + (("header", "larger", "too large"),)),
+                "s3_headerflood": cap(s3(u("headerflood")) + (("header", "larger", "too large"),)),
+                "ai_gzipbomb": cap(ai(u("gzipbomb") + "/v1") + (("larger", "too large", "exceed"),)),
                 "ai_badjson": ai(u("badjson") + "/v1") + (("json", "model list", "not a"),),
                 "s3_badjson": s3(u("badjson"), localstack_health="true") + (("json", "localstack", "not a"),),
                 "ai_redirect": ai(u("redirect") + "/v1") + (("302", "redirect"),),
@@ -281,13 +291,21 @@ class HostileBackendsTest(xptest.Test):
                 "ai_nxdomain": ai("http://no-such-host.invalid/v1") + (("resolve",),),
                 "s3_nxdomain": s3("http://no-such-host.invalid:4566") + (("resolve",),),
             }
-            self.run_cases(cases)
-            # The size caps cut the transfers short: nowhere near the 100 MB offered each time.
+
+            def one_request_per_redirect_probe(e):
+                # A redirect is never followed: one request per probe, not a loop. Counted
+                # first, so each request is of a probe that ended or of one on its way.
+                requests = servers["redirect"].requests
+                m = e.metrics()
+                probes = sum(xptest.sample(m, "dependency_probe_duration_seconds_count", dependency=d)
+                             for d in ("ai_redirect", "s3_redirect"))
+                assert requests <= probes + 2, (requests, probes)
+            self.run_cases(cases, check=one_request_per_redirect_probe)
+            # The size caps cut the transfers short: nowhere near the 100 MB (or the endless
+            # stream) offered each time; a few MB is the kernel's socket buffers.
             for m in ("bigbody", "endless", "headerflood"):
                 xptest.log("%s: %.1f MB sent to the exporter over %d requests" % (m, servers[m].sent / 1e6, servers[m].requests))
-                assert servers[m].sent < 40 << 20, (m, servers[m].sent)
-            # A redirect is never followed: one request per probe, not a loop.
-            assert servers["redirect"].requests <= 2 * 4, servers["redirect"].requests
+                assert servers[m].sent < max(1, servers[m].requests) * (16 << 20), (m, servers[m].sent)
         finally:
             for s in servers.values():
                 s.stop()
@@ -301,8 +319,8 @@ class HostileBackendsTest(xptest.Test):
             cases = {
                 "redis_garbage": ("redis", {"address": a("garbage")}, ("protocol", "reply", "error")),
                 "redis_silent": ("redis", {"address": a("silent")}, ("timed out", "timeout")),
-                "redis_bulk": ("redis", {"address": a("resp_bulk")}, ("larger", "timed out", "too")),
-                "redis_array": ("redis", {"address": a("resp_array")}, ("larger", "too", "memory")),
+                "redis_bulk": cap(("redis", {"address": a("resp_bulk")}, ("larger", "too"))),
+                "redis_array": cap(("redis", {"address": a("resp_array")}, ("larger", "too", "memory"))),
                 "redis_http": ("redis", {"address": a("http400")}, ("protocol", "reply", "closed", "error")),
                 "redis_nxdomain": ("redis", {"address": "no-such-host.invalid:6379"}, ("resolve", "name", "not known")),
                 "pg_garbage": pg("garbage") + (("invalid", "unexpected", "expected", "protocol", "lost", "closed"),),
