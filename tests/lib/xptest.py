@@ -43,14 +43,13 @@ def sanitizer_of(binary):
 SANITIZER = sanitizer_of(FAKE_BINARY) or sanitizer_of(BINARY)
 
 # Bounds for the few checks whose point IS time: a probe ends at its deadline, a scrape does
-# not wait on a probe. They must hold on a loaded 2-core machine (tools/under-load: a busy loop
-# on every core and two tests beside), where a scrape was measured at up to 107 ms and a
-# probe ended up to 20 ms past its timeout; a sanitizer makes everything slower. A test that
-# checks "a scrape does not wait" gives the probe it could wait on a timeout well above
-# SCRAPE_BOUND, so that waiting would show. Everything else a test waits for is an event or a
-# count (wait_until), never a time.
+# not wait on a probe. They must hold on a loaded 2-core machine: measured with a busy loop on
+# every core and other test suites beside (load average 39), scrapes of an idle exporter took
+# 1 ms at the median, 31 ms at the 99th percentile, 88 ms at the 99.9th and 172 ms at worst,
+# and probes ended within 20 ms of their timeout. A sanitizer makes everything slower.
+# Everything else a test waits for is an event or a count (wait_until), never a time.
 DEADLINE_SLACK = 0.6 if SANITIZER else 0.25  # how far past its timeout a probe may end (s)
-SCRAPE_BOUND = 0.45 if SANITIZER else 0.3  # the slowest scrape that did not wait on a probe (s)
+SCRAPE_BOUND = 0.3 if SANITIZER else 0.2  # nine scrapes in ten that wait on nothing (s)
 
 _used_ports = set()
 
@@ -245,6 +244,20 @@ def timed_scrape(ex):
     t0 = time.monotonic()
     text = ex.metrics_text()
     return time.monotonic() - t0, text
+
+
+def assert_scrapes_did_not_wait(times, probe_timeout):
+    """times: how long each of 10 or more scrapes took while probes hung, each for up to
+    probe_timeout seconds. Scrapes that waited on those probes would be slow whenever one was
+    in flight, up to its whole timeout; on a busy machine a few are slow for their own reasons
+    (see SCRAPE_BOUND). So: none took a probe's whole timeout, and nine in ten were quick."""
+    assert len(times) >= 10, times
+    ordered = sorted(times)
+    p90 = ordered[int(len(ordered) * 0.9)]
+    log("%d scrapes while probes hung: median %.1f ms, 90th percentile %.1f ms, slowest %.1f ms" % (
+        len(ordered), ordered[len(ordered) // 2] * 1e3, p90 * 1e3, ordered[-1] * 1e3))
+    assert ordered[-1] < probe_timeout, "a scrape took %.3fs, a probe's whole timeout" % ordered[-1]
+    assert p90 < SCRAPE_BOUND, "one scrape in ten took %.3fs or more" % p90
 
 
 def assert_no_secret(ex, secrets):
