@@ -138,12 +138,9 @@ class PrometheusE2E(xptest.Test):
         path = self.tmp.file("prometheus.yml", yaml.safe_dump(cfg, sort_keys=False))
         rc, out = kit.run(["promtool", "check", "config", path])
         assert rc == 0, out
-        self.prom_port = xptest.free_port()
-        self.prom = xptest.Proc(["prometheus", "--config.file=" + path,
-                                 "--storage.tsdb.path=" + os.path.join(self.tmp.path, "tsdb"),
-                                 "--web.listen-address=127.0.0.1:%d" % self.prom_port],
-                                self.tmp.file("prometheus.log"))
-        xptest.wait_listen(self.prom_port, timeout=30, proc=self.prom)
+        self.prom_port, self.prom = xptest.listen_on_free_port(lambda port: xptest.Proc(
+            ["prometheus", "--config.file=" + path, "--storage.tsdb.path=" + os.path.join(self.tmp.path, "tsdb"),
+             "--web.listen-address=127.0.0.1:%d" % port], self.tmp.file("prometheus.log")), timeout=30)
         self.prom_url = "http://127.0.0.1:%d" % self.prom_port
 
     def teardown_all(self):

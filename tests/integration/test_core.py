@@ -314,11 +314,9 @@ class CoreTest(xptest.Test):
 
     def test_builtin_defaults_without_a_config_file(self):
         env = {k: v for k, v in os.environ.items() if not k.startswith(("STAGING_", "OPENAI_", "AWS_", "REDIS_", "S3_"))}
-        port = xptest.free_port()
-        p = xptest.Proc([xptest.BINARY, "--web.listen-address=127.0.0.1:%d" % port],
-                        self.tmp.file("builtin.log"), env=env)
+        port, p = xptest.listen_on_free_port(lambda port: xptest.Proc(
+            [xptest.BINARY, "--web.listen-address=127.0.0.1:%d" % port], self.tmp.file("builtin.log"), env=env))
         try:
-            xptest.wait_listen(port, proc=p)
             _, _, body = xptest.http("http://127.0.0.1:%d/metrics" % port)
             m = xptest.parse_metrics(body.decode())
             targets = {dict(k[1])["dependency"]: dict(k[1])["target"] for k in m if k[0] == "dependency_info"}

@@ -39,14 +39,10 @@ class Hostile:
 
     def __init__(self, mode):
         self.mode = mode
-        self.port = xptest.free_port()
         self.sent = 0  # bytes sent to clients in all
         self.requests = 0
         self.stopping = threading.Event()
-        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.lsock.bind(("127.0.0.1", self.port))
-        self.lsock.listen(64)
+        self.lsock, self.port = xptest.listening_socket()
         self.lsock.settimeout(0.2)
         self.conns = []
         if mode == "gzipbomb" and Hostile.BOMB is None:

@@ -50,15 +50,14 @@ class MemoryTest(xptest.Test):
                dep("b", bad, interval="300ms", timeout="200ms", failure_threshold=2, recovery_timeout="500ms") +
                "[feature.f]\nmin_level = degraded\nrequires = a, b\n")
         cfg_path = tmp.file("vg.ini", cfg)
-        port = xptest.free_port()
         vlog = tmp.file("valgrind.txt")
         argv = ["valgrind", "--tool=memcheck", "--leak-check=full", "--show-leak-kinds=definite,indirect",
                 "--errors-for-leak-kinds=definite,indirect", "--error-exitcode=99", "--track-origins=no",
                 "--log-file=" + vlog, xptest.FAKE_BINARY, "--config.file=" + cfg_path, "--web.config.file=" + web,
-                "--web.listen-address=127.0.0.1:%d" % port, "--log.level=debug"]
-        p = xptest.Proc(argv, tmp.file("vg-exporter.log"))
+                "--log.level=debug"]
+        port, p = xptest.listen_on_free_port(lambda port: xptest.Proc(
+            argv + ["--web.listen-address=127.0.0.1:%d" % port], tmp.file("vg-exporter.log")), timeout=60)
         try:
-            xptest.wait_listen(port, timeout=60, proc=p)
             base = "https://127.0.0.1:%d" % port
 
             def curl(path, *extra):

@@ -11,7 +11,6 @@
    did not send, two in a row."""
 import json
 import os
-import socket
 import threading
 import time
 
@@ -29,12 +28,8 @@ class Alternating:
     """GET /v1/models: 200 with a model list, then 503, then 200, ... per request."""
 
     def __init__(self):
-        self.port = xptest.free_port()
         self.n = 0
-        self.lsock = socket.socket()
-        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.lsock.bind(("127.0.0.1", self.port))
-        self.lsock.listen(16)
+        self.lsock, self.port = xptest.listening_socket(16)
         self.stopping = False
         threading.Thread(target=self._loop, daemon=True).start()
 

@@ -4,6 +4,7 @@ Tests start real servers on loopback ports below 32768 (the kernel hands out 327
 outgoing sockets, so a listener there can collide with a client), wait for them through the
 listen table, and stop them by PID, never by name.
 """
+import fcntl
 import gzip
 import json
 import os
@@ -58,8 +59,9 @@ def log(*args):
     print(*args, file=sys.stderr, flush=True)
 
 
-def listening(port):
-    """True when something listens on TCP port (read from the kernel's listen table)."""
+def _listeners(port):
+    """Inodes of the sockets listening on TCP port (the kernel's listen table)."""
+    inodes = set()
     for path in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             with open(path) as f:
@@ -67,18 +69,55 @@ def listening(port):
                 for line in f:
                     parts = line.split()
                     if parts[3] == "0A" and int(parts[1].rsplit(":", 1)[1], 16) == port:
-                        return True
+                        inodes.add(parts[9])
         except FileNotFoundError:
             pass
+    return inodes
+
+
+def listening(port, pid=None):
+    """True when something (process pid, if given) listens on TCP port."""
+    inodes = _listeners(port)
+    if pid is None or not inodes:
+        return bool(inodes)
+    try:
+        fds = os.listdir("/proc/%d/fd" % pid)
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if link.startswith("socket:[") and link[8:-1] in inodes:
+            return True
     return False
 
 
+_port_locks = None  # one file whose byte N a test process locks while it uses port N
+
+
+def _reserve(port):
+    """Takes port for this process among all test processes on the machine (ctest -j runs
+    several, other suites may run beside): a lock on byte `port` of one shared file, which the
+    kernel drops when the process ends, however it ends."""
+    global _port_locks
+    if _port_locks is None:
+        _port_locks = os.open(os.path.join(tempfile.gettempdir(), "xptest-ports.lock"), os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.lockf(_port_locks, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, port)
+        return True
+    except OSError:
+        return False
+
+
 def free_port():
-    """A port in 20000-32000 that nothing listens on and no other test of this run took."""
+    """A port in 20000-32000 that nothing listens on and no other test process took: it stays
+    this process's (a server stopped for an outage test can start on it again)."""
     rng = random.Random(os.getpid() ^ int(time.time() * 1000))
     for _ in range(1000):
         port = rng.randint(20000, 32000)
-        if port in _used_ports or listening(port):
+        if port in _used_ports or listening(port) or not _reserve(port):
             continue
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
@@ -90,6 +129,24 @@ def free_port():
         _used_ports.add(port)
         return port
     raise RuntimeError("no free port")
+
+
+def listening_socket(backlog=64):
+    """(a TCP socket listening on a free loopback port, the port), for servers in the test's
+    own process."""
+    for attempt in range(5):
+        port = free_port()
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:  # taken meanwhile by a process outside the tests
+            s.close()
+            if attempt == 4:
+                raise
+            continue
+        s.listen(backlog)
+        return s, port
 
 
 def wait_until(pred, timeout, interval=0.05, what="condition"):
@@ -107,11 +164,35 @@ def wait_until(pred, timeout, interval=0.05, what="condition"):
 
 
 def wait_listen(port, timeout=20, proc=None):
+    """Waits until proc (if given: that process, not one that took the port meanwhile)
+    listens on port."""
     def up():
         if proc is not None and proc.poll() is not None:
             raise AssertionError("process exited with %s before listening on %d: %s" % (proc.poll(), port, proc.output()[-2000:]))
-        return listening(port)
+        return listening(port, proc.pid if proc is not None else None)
     wait_until(up, timeout, what="a listener on port %d" % port)
+
+
+ADDRESS_IN_USE = ("address already in use", "eaddrinuse")  # strerror, node, Go (lower case)
+
+
+def listen_on_free_port(spawn, timeout=20, output=None):
+    """spawn(port) starts a server on port and returns its Proc; returns (port, proc) once it
+    listens. A process outside the tests can still take a free port before the server binds
+    it (on a shared machine): when the server exits saying so, another port is tried.
+    output(proc): where the server says it (default: its output)."""
+    for attempt in range(5):
+        port = free_port()
+        proc = spawn(port)
+        try:
+            wait_listen(port, timeout, proc)
+            return port, proc
+        except AssertionError:
+            said = (output or Proc.output)(proc).lower()
+            if proc.poll() is None or attempt == 4 or not any(m in said for m in ADDRESS_IN_USE):
+                raise
+            proc.stop()  # exited: closes its log
+            log("port %d was taken before the server bound it; trying another" % port)
 
 
 class Proc:
@@ -289,16 +370,20 @@ class Exporter:
         Exporter.count += 1
         name = "%s-%d" % (name, Exporter.count)  # each instance its own config and log
         self.tmp = tmp
-        self.port = free_port()
         self.config_path = tmp.file(name + ".ini", config_text)
         self.binary = binary or BINARY
-        self.args = [self.binary, "--config.file=" + self.config_path,
-                     "--web.listen-address=127.0.0.1:%d" % self.port] + list(extra_args)
         e = dict(os.environ)
         if env:
             e.update(env)
-        self.proc = Proc(self.args, tmp.file(name + ".log"), env=e, ours=True)
-        wait_listen(self.port, proc=self.proc)
+        tries = []
+
+        def spawn(port):
+            self.args = [self.binary, "--config.file=" + self.config_path,
+                         "--web.listen-address=127.0.0.1:%d" % port] + list(extra_args)
+            tries.append(port)
+            log_name = name + ("-%d" % len(tries) if len(tries) > 1 else "") + ".log"
+            return Proc(self.args, tmp.file(log_name), env=e, ours=True)
+        self.port, self.proc = listen_on_free_port(spawn)
         self.base = "http://127.0.0.1:%d" % self.port
 
     def get(self, path, **kw):
