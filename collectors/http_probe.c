@@ -185,6 +185,10 @@ static int http_setup(xp_http *h, const xp_http_req *req, long timeout_ms)
     bad |= curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK;
     bad |= curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms) != CURLE_OK;
     bad |= curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms) != CURLE_OK;
+    /* At the deadline, leave a name lookup still running on curl's resolver thread to finish
+     * (and free itself) on its own: without this, curl 7.87+ waits for it, and a DNS server
+     * that never answers holds the probe for the resolver's own timeouts (10 s). */
+    bad |= curl_easy_setopt(c, CURLOPT_QUICK_EXIT, 1L) != CURLE_OK;
     bad |= curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)XP_HTTP_BODY_MAX) != CURLE_OK;
     bad |= curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->errbuf) != CURLE_OK;
     bad |= curl_easy_setopt(c, CURLOPT_USERAGENT, "resilience_exporter/" XP_VERSION) != CURLE_OK;

@@ -3,6 +3,8 @@
  *   ok [MS [VALUE]]  succeed after MS milliseconds; VALUE becomes dependency_fake_value
  *   fail [reason=R] [MESSAGE]  fail with MESSAGE, of reason R (default check)
  *   hang             wait for the deadline (or cancellation), then fail: a frozen backend
+ *   hold             like hang, but as soon as the script says something else, do that: a
+ *                    probe that stays in flight until the test lets it go
  *   stuck MS         ignore the deadline, sleep MS, succeed: a collector that overruns
  * A missing file fails the probe. */
 #include <errno.h>
@@ -49,17 +51,33 @@ static void sleep_s(double s)
         ;
 }
 
+/* The script's first line into line (without its newline); -1 when the file is missing. */
+static int read_script(const fake_inst *f, char *line, size_t len)
+{
+    FILE *fp = fopen(f->script, "r");
+    if (!fp)
+        return -1;
+    if (!fgets(line, (int)len, fp))
+        line[0] = '\0';
+    fclose(fp);
+    line[strcspn(line, "\n")] = '\0';
+    return 0;
+}
+
 static int fake_probe(void *inst, xp_probe *p)
 {
     fake_inst *f = inst;
     char line[512] = "";
-    FILE *fp = fopen(f->script, "r");
-    if (!fp)
+    if (read_script(f, line, sizeof(line)) != 0)
         return xp_probe_fail(p, XP_REASON_CONNECT, "script missing");
-    if (!fgets(line, sizeof(line), fp))
-        line[0] = '\0';
-    fclose(fp);
-    line[strcspn(line, "\n")] = '\0';
+    /* Tests replace scripts by rename, so a read sees the old script or the new one. */
+    while (strncmp(line, "hold", 4) == 0) {
+        if (xp_clock_mono() >= p->deadline || atomic_load(p->cancel))
+            return xp_probe_fail(p, XP_REASON_TIMEOUT, "timed out");
+        sleep_s(0.01);
+        if (read_script(f, line, sizeof(line)) != 0)
+            return xp_probe_fail(p, XP_REASON_CONNECT, "script missing");
+    }
 
     double ms = 0, value = NAN;
     if (strncmp(line, "ok", 2) == 0) {

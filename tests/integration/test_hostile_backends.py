@@ -20,6 +20,11 @@ The hostile servers are small Python threads in this process:
   pg_copy      likewise, answering a query as if it were COPY TO STDOUT, with data forever
 The pg_* servers speak just enough of the PostgreSQL wire protocol (version 3) to get a
 client past the start-up exchange: they are hostile peers, not a stand-in for a database.
+
+The servers share this process's CPU (and its interpreter lock) with each other and with the
+test: on a busy machine they may feed a probe slowly. A probe that must end at a size cap
+gets a timeout long enough that the cap, not the deadline, ends it (CAP_TIMEOUT); the others
+end at TIMEOUT, and their deadline is checked.
 """
 import gzip
 import os
@@ -31,8 +36,8 @@ import time
 import xptest
 from xptest import wait_until
 
-TIMEOUT = 1.0  # every dependency's probe timeout (s)
-SLACK = 0.35   # allowed past the timeout: thread wake-up, a loaded CI machine, ASan
+TIMEOUT = 1.0  # a dependency's probe timeout (s) ...
+CAP_TIMEOUT = 3.0  # ... and that of one whose probe must end at a size cap
 
 
 class Hostile:
@@ -40,18 +45,14 @@ class Hostile:
 
     def __init__(self, mode):
         self.mode = mode
-        self.port = xptest.free_port()
         self.sent = 0  # bytes sent to clients in all
         self.requests = 0
         self.stopping = threading.Event()
-        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.lsock.bind(("127.0.0.1", self.port))
-        self.lsock.listen(64)
+        self.lsock, self.port = xptest.listening_socket()
         self.lsock.settimeout(0.2)
         self.conns = []
         if mode == "gzipbomb" and Hostile.BOMB is None:
-            # Compressing 100 MB takes seconds: done before any probe can be kept waiting.
+            # Made before any probe comes (it takes a second of CPU), not while one waits.
             Hostile.BOMB = gzip.compress(b"\0" * (100 << 20), 9)
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -262,18 +263,10 @@ class Hostile:
             self._send(c, data * 16)
 
 
-def sanitized(binary):
-    with open(binary, "rb") as f:
-        return b"__asan_init" in f.read()
-
-
-def rss_kb(pid, field="VmRSS"):
-    """Resident memory of pid in KB; field="VmHWM" gives the peak since the process started."""
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise AssertionError("no " + field)
+def cap(case):
+    """case, with a timeout its size cap always beats."""
+    collector, keys, words, reason = case
+    return collector, dict(keys, timeout="%gs" % CAP_TIMEOUT), words, reason
 
 
 class HostileBackendsTest(xptest.Test):
@@ -283,15 +276,19 @@ class HostileBackendsTest(xptest.Test):
     def teardown_all(self):
         self.tmp.cleanup()
 
-    def run_cases(self, cases, rounds=3, rss_growth_mb=24, peak_rss_mb=None):
+    def run_cases(self, cases, rounds=3, rss_growth_mb=24, check=None, peak_rss_mb=None):
         """cases: {dependency name: (collector, {key: value}, expected error words, expected
         reason)}. Starts one exporter probing all of them and checks every probe of `rounds`
-        rounds. peak_rss_mb bounds the process's peak resident memory (VmHWM)."""
-        text = ""
+        rounds; then check(exporter), if given. peak_rss_mb bounds the process's peak resident
+        memory (VmHWM)."""
+        text, timeouts = "", {}
         for name, (collector, keys, _, _) in cases.items():
-            text += "[dependency.%s]\ncollector = %s\ninterval = 2s\ntimeout = %gs\nfailure_threshold = 100\n" % (
-                name, collector, TIMEOUT)
+            keys = dict(keys)
+            timeouts[name] = float(keys.pop("timeout", "%gs" % TIMEOUT)[:-1])
+            text += "[dependency.%s]\ncollector = %s\ninterval = %gs\ntimeout = %gs\nfailure_threshold = 100\n" % (
+                name, collector, timeouts[name] + 1, timeouts[name])
             text += "".join("%s = %s\n" % kv for kv in keys.items()) + "\n"
+        round_time = 3 * (max(timeouts.values()) + 1)
         e = xptest.Exporter(self.tmp, text, extra_args=["--log.level=debug"])
         try:
             first_rss = None
@@ -304,13 +301,18 @@ class HostileBackendsTest(xptest.Test):
                 calls = {d: v["consecutive_failures"] for d, v in h.items()}
                 return all(c >= n for c in calls.values())
 
-            wait_until(lambda: all_probed(1), 10, what="first probes")
-            first_rss = rss_kb(e.proc.pid)
+            try:
+                wait_until(lambda: all_probed(1), round_time, what="first probes")
+            except AssertionError:
+                raise AssertionError("first probes incomplete: %r" % {
+                    d: (v["consecutive_failures"], v["last_probe"]) for d, v in e.health()["dependencies"].items()})
+            first_rss = xptest.rss_kb(e.proc.pid)
             for r in range(rounds):
-                # Scrapes keep answering fast while every backend misbehaves.
+                # Scrapes keep answering while every backend misbehaves: one that waited on a
+                # probe would take up to a timeout.
                 t0 = time.monotonic()
                 m = e.metrics()
-                assert time.monotonic() - t0 < 0.5
+                assert time.monotonic() - t0 < TIMEOUT / 2, time.monotonic() - t0
                 h = e.health()["dependencies"]
                 for name in cases:
                     lp = h[name]["last_probe"]
@@ -318,39 +320,41 @@ class HostileBackendsTest(xptest.Test):
                     worst[name] = max(worst.get(name, 0), lp["duration_seconds"])
                     errors[name] = lp.get("error")
                     assert errors[name], (name, h[name])
+                    assert xptest.sample(m, "dependency_probe_success", dependency=name) == 0
                     # A probe that really passed its deadline (a starved machine) is rightly
                     # timeout, first in the order of precedence; nothing else may differ.
                     late = (cases[name][3] != "timeout" and lp["reason"] == "timeout" and
-                            lp["duration_seconds"] >= TIMEOUT)
+                            lp["duration_seconds"] >= timeouts[name])
                     assert lp["reason"] == cases[name][3] or late, (name, lp)
                     if not late:
                         reasons_seen.setdefault(name, set()).add(lp["reason"])
                     f = {x: xptest.sample(m, "dependency_probe_failures_total", dependency=name, reason=x)
                          for x in (cases[name][3], "timeout")}
                     assert sum(f.values()) >= r + 1, (name, f)
-                    assert xptest.sample(m, "dependency_probe_success", dependency=name) == 0
                 if r + 1 < rounds:
                     try:
-                        wait_until(lambda: all_probed(r + 2), 6, what="probe round %d" % (r + 2))
+                        wait_until(lambda: all_probed(r + 2), round_time, what="probe round %d" % (r + 2))
                     except AssertionError:
                         raise AssertionError("probe round %d incomplete: %r" % (r + 2, {
                             d: (v["consecutive_failures"], v["last_probe"]) for d, v in e.health()["dependencies"].items()}))
-            rss = rss_kb(e.proc.pid)
-            peak = rss_kb(e.proc.pid, "VmHWM")
+            rss = xptest.rss_kb(e.proc.pid)
+            peak = xptest.rss_kb(e.proc.pid, "VmHWM")
             for name, (_, _, words, reason) in cases.items():
                 xptest.log("%-16s worst %.3fs  error: %s" % (name, worst[name], errors[name]))
                 # At least one round came back before the deadline with the expected reason.
                 assert reasons_seen.get(name) == {reason}, (name, reasons_seen.get(name), reason)
-                assert worst[name] <= TIMEOUT + SLACK, (name, worst[name])
+                assert worst[name] <= timeouts[name] + xptest.DEADLINE_SLACK, (name, worst[name])
                 assert any(w in errors[name].lower() for w in words), (name, errors[name], words)
             xptest.log("RSS after first probes %d KB, after %d rounds %d KB, peak %d KB" % (first_rss, rounds, rss, peak))
-            # ASan's quarantine keeps freed memory: RSS means nothing there.
-            if not sanitized(xptest.BINARY):
+            # A sanitizer's shadow memory and quarantine: RSS means nothing there.
+            if not xptest.SANITIZER:
                 if peak_rss_mb is not None:
                     assert peak < peak_rss_mb * 1024, peak
                 assert rss < 64 * 1024, rss  # the whole exporter, with 100 MB offered by servers
                 assert rss - first_rss < rss_growth_mb * 1024, (first_rss, rss)
             assert e.proc.poll() is None
+            if check:
+                check(e)
             return e, worst, errors
         finally:
             e.stop()
@@ -366,12 +370,12 @@ class HostileBackendsTest(xptest.Test):
             cases = {
                 "ai_drip": ai(u("drip") + "/v1") + (("timed out", "timeout"), "timeout"),
                 "s3_drip": s3(u("drip")) + (("timed out", "timeout"), "timeout"),
-                "ai_bigbody": ai(u("bigbody") + "/v1") + (("larger", "too large", "exceed", "maximum"), "protocol"),
-                "s3_bigbody": s3(u("bigbody"), localstack_health="true") + (("larger", "too large", "exceed", "maximum"), "protocol"),
-                "ai_endless": ai(u("endless") + "/v1") + (("larger", "too large", "exceed"), "protocol"),
-                "ai_headerflood": ai(u("headerflood") + "/v1") + (("header", "larger", "too large"), "protocol"),
-                "s3_headerflood": s3(u("headerflood")) + (("header", "larger", "too large"), "protocol"),
-                "ai_gzipbomb": ai(u("gzipbomb") + "/v1") + (("larger", "too large", "exceed"), "protocol"),
+                "ai_bigbody": cap(ai(u("bigbody") + "/v1") + (("larger", "too large", "exceed", "maximum"), "protocol")),
+                "s3_bigbody": cap(s3(u("bigbody"), localstack_health="true") + (("larger", "too large", "exceed", "maximum"), "protocol")),
+                "ai_endless": cap(ai(u("endless") + "/v1") + (("larger", "too large", "exceed"), "protocol")),
+                "ai_headerflood": cap(ai(u("headerflood") + "/v1") + (("header", "larger", "too large"), "protocol")),
+                "s3_headerflood": cap(s3(u("headerflood")) + (("header", "larger", "too large"), "protocol")),
+                "ai_gzipbomb": cap(ai(u("gzipbomb") + "/v1") + (("larger", "too large", "exceed"), "protocol")),
                 "ai_badjson": ai(u("badjson") + "/v1") + (("json", "model list", "not a"), "protocol"),
                 "s3_badjson": s3(u("badjson"), localstack_health="true") + (("json", "localstack", "not a"), "protocol"),
                 "ai_redirect": ai(u("redirect") + "/v1") + (("302", "redirect"), "protocol"),
@@ -383,13 +387,21 @@ class HostileBackendsTest(xptest.Test):
                 "ai_nxdomain": ai("http://no-such-host.invalid/v1") + (("resolve",), "dns"),
                 "s3_nxdomain": s3("http://no-such-host.invalid:4566") + (("resolve",), "dns"),
             }
-            self.run_cases(cases)
-            # The size caps cut the transfers short: nowhere near the 100 MB offered each time.
+
+            def one_request_per_redirect_probe(e):
+                # A redirect is never followed: one request per probe, not a loop. Counted
+                # first, so each request is of a probe that ended or of one on its way.
+                requests = servers["redirect"].requests
+                m = e.metrics()
+                probes = sum(xptest.sample(m, "dependency_probe_duration_seconds_count", dependency=d)
+                             for d in ("ai_redirect", "s3_redirect"))
+                assert requests <= probes + 2, (requests, probes)
+            self.run_cases(cases, check=one_request_per_redirect_probe)
+            # The size caps cut the transfers short: nowhere near the 100 MB (or the endless
+            # stream) offered each time; a few MB is the kernel's socket buffers.
             for m in ("bigbody", "endless", "headerflood"):
                 xptest.log("%s: %.1f MB sent to the exporter over %d requests" % (m, servers[m].sent / 1e6, servers[m].requests))
-                assert servers[m].sent < 40 << 20, (m, servers[m].sent)
-            # A redirect is never followed: one request per probe, not a loop.
-            assert servers["redirect"].requests <= 2 * 4, servers["redirect"].requests
+                assert servers[m].sent < max(1, servers[m].requests) * (16 << 20), (m, servers[m].sent)
         finally:
             for s in servers.values():
                 s.stop()
@@ -403,9 +415,9 @@ class HostileBackendsTest(xptest.Test):
             cases = {
                 "redis_garbage": ("redis", {"address": a("garbage")}, ("protocol", "reply", "error"), "protocol"),
                 "redis_silent": ("redis", {"address": a("silent")}, ("timed out", "timeout"), "timeout"),
-                "redis_bulk": ("redis", {"address": a("resp_bulk")}, ("larger", "too"), "protocol"),
-                "redis_array": ("redis", {"address": a("resp_array")}, ("larger", "too", "memory"), "protocol"),
-                "redis_http": ("redis", {"address": a("http400")}, ("protocol", "reply", "error"), "protocol"),
+                "redis_bulk": cap(("redis", {"address": a("resp_bulk")}, ("larger", "too"), "protocol")),
+                "redis_array": cap(("redis", {"address": a("resp_array")}, ("larger", "too", "memory"), "protocol")),
+                "redis_http": ("redis", {"address": a("http400")}, ("protocol", "reply", "closed", "error"), "protocol"),
                 "redis_nxdomain": ("redis", {"address": "no-such-host.invalid:6379"}, ("resolve", "name", "not known"), "dns"),
                 # Garbage in answer to libpq's SSLRequest fails the TLS negotiation: tls comes
                 # before protocol in the order of precedence.
@@ -429,8 +441,8 @@ class HostileBackendsTest(xptest.Test):
             pg = lambda m: ("postgres", {"dsn": "host=127.0.0.1 port=%d user=app dbname=app" % servers[m].port,
                                          "password": "pg-hostile"})
             cases = {
-                "pg_rows": pg("pg_rows") + (("larger", "oversized"), "protocol"),
-                "pg_bigrow": pg("pg_bigrow") + (("larger", "oversized"), "protocol"),
+                "pg_rows": cap(pg("pg_rows") + (("larger", "oversized"), "protocol")),
+                "pg_bigrow": cap(pg("pg_bigrow") + (("larger", "oversized"), "protocol")),
                 "pg_copy": pg("pg_copy") + (("copy",), "protocol"),
             }
             self.run_cases(cases, peak_rss_mb=64)

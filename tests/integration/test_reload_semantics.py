@@ -74,7 +74,7 @@ class ReloadSemantics(xptest.Test):
         rd.cleanup()
         values = {"address": address, "pw": self.tmp.file("pw", "reload-pw-1\n")}
         ex = xptest.Exporter(self.tmp, ORIGINAL.format(**values), name="reload",
-                             extra_args=["--web.enable-lifecycle"])  # POST /-/reload
+                             extra_args=["--web.enable-lifecycle"])
         # Long enough OPEN that a fresh breaker could not have counted as many rejections.
         wait_until(lambda: state_of(ex.metrics()) == "open" and counts(ex.metrics())["rejected"] >= 15,
                    20, what="the breaker OPEN on the stopped redis")
