@@ -103,10 +103,11 @@ def set_script(path, text):
     os.replace(tmp, path)
 
 
-def last_transition(exp, after):
-    """The newest transition event newer than `after` (wall seconds), or None."""
+def first_transition(exp, after):
+    """The first transition event after `after` (wall seconds), or None: the one that woke
+    the waiters (an OPEN breaker tries again after 100 ms and may reopen meanwhile)."""
     events = json.loads(exp.get("/events")[2])["events"]
-    for ev in events:
+    for ev in reversed(events):  # oldest first
         if ev["type"] == "transition" and ev["timestamp"] > after and ev["to"] in ("open", "closed"):
             return ev
     return None
@@ -132,7 +133,7 @@ def transition_delays(exp, flip_script, cycles):
         c.close()
         if r.status != 200 or new == tag:
             raise RuntimeError("long-poll answered %d with tag %s" % (r.status, new))
-        ev = xptest.wait_until(lambda: last_transition(exp, flipped - 0.001), 5, what="the transition's event")
+        ev = xptest.wait_until(lambda: first_transition(exp, flipped - 0.001), 5, what="the transition's event")
         delays.append((got - ev["timestamp"]) * 1000)
         tag = new
         # Let the breaker settle (a closed breaker after "ok", an open one after "fail").
@@ -216,7 +217,7 @@ def main():
         flipped = time.time()
         set_script(flip, "fail reason=connect refused")
         got = collect(sel, a.waiters, 30)
-        ev = xptest.wait_until(lambda: last_transition(exp, flipped - 0.001), 5, what="the transition's event")
+        ev = xptest.wait_until(lambda: first_transition(exp, flipped - 0.001), 5, what="the transition's event")
         after = scrapes(exp, a.scrapes)
         print("2. /metrics over one keep-alive connection, %d scrapes each (ms):" % a.scrapes)
         for name, t in (("no waiters", before), ("%d waiting" % a.waiters, during), ("after they left", after)):
