@@ -13,8 +13,13 @@
 #include "config/cli.h"
 #include "config/config.h"
 #include "web/http.h"
+#include "base/buf.h"
 #include "base/log.h"
+#include "engine/events.h"
 #include "engine/runtime.h"
+#include "engine/watch.h"
+#include "expo/whatif_report.h"
+#include "model/whatif.h"
 
 static xp_cli cli;
 static pthread_mutex_t reload_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -104,6 +109,45 @@ static int reload(char *err, size_t errlen)
     return 0;
 }
 
+/* The reload with its event for GET /events (the error is the loader's, already free of
+ * secrets). */
+static int reload_and_record(char *err, size_t errlen)
+{
+    int rc = reload(err, errlen);
+    xp_events_reload(rc == 0, rc == 0 ? NULL : err);
+    return rc;
+}
+
+/* --config.check --assume=... / --matrix: the what-if over the loaded config. Exit status as
+ * --config.check: 0, or 2 on a bad --assume. */
+static int print_whatif(const xp_config *cfg)
+{
+    xp_buf out;
+    xp_buf_init(&out);
+    int rc;
+    if (cli.matrix) {
+        rc = xp_matrix_report(cfg, cli.format_json, &out);
+    } else {
+        xp_whatif w;
+        char err[512];
+        if (xp_whatif_parse(cli.assume, xp_whatif_config_name, cfg, cfg->n_deps, &w, err,
+                            sizeof(err)) != 0) {
+            fprintf(stderr, "resilience_exporter: error: %s\n", err);
+            xp_buf_free(&out);
+            return 2;
+        }
+        rc = xp_whatif_report(cfg, &w, cli.format_json, &out);
+    }
+    if (rc != 0 || !out.data) {
+        fprintf(stderr, "resilience_exporter: error: out of memory\n");
+        xp_buf_free(&out);
+        return 1;
+    }
+    fputs(out.data, stdout);
+    xp_buf_free(&out);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     char err[XP_CONFIG_ERR_MAX];
@@ -123,6 +167,11 @@ int main(int argc, char **argv)
     if (!cfg) {
         fprintf(stderr, "%s\n", err);
         return 2;
+    }
+    if (cli.config_check && (cli.assume || cli.matrix)) {
+        int rc = print_whatif(cfg);
+        xp_config_free(cfg);
+        return rc;
     }
     if (cli.config_check) {
         char summary[1024];
@@ -163,7 +212,7 @@ int main(int argc, char **argv)
                        .tls_cert_file = cfg->web.tls_cert_file,
                        .tls_key_file = cfg->web.tls_key_file,
                        .enable_lifecycle = cli.enable_lifecycle};
-    if (xp_http_start(&ho, reload, err, sizeof(err)) != 0) {
+    if (xp_http_start(&ho, reload_and_record, err, sizeof(err)) != 0) {
         xp_log(XP_LOG_ERROR, NULL, "cannot start HTTP server", "error", err, NULL);
         xp_http_stop();
         xp_config_free(cfg);
@@ -179,13 +228,16 @@ int main(int argc, char **argv)
         xp_http_stop();
         return 1;
     }
+    if (xp_watch_start() != 0)
+        xp_log(XP_LOG_ERROR, NULL, "cannot start the change tracker: no ETag changes, long-polls "
+               "answer at the end of their wait, no level events", NULL);
 
     for (;;) {
         int sig = 0;
         if (sigwait(&sigs, &sig) != 0)
             continue;
         if (sig == SIGHUP) {
-            reload(err, sizeof(err));
+            reload_and_record(err, sizeof(err));
             continue;
         }
         xp_log(XP_LOG_INFO, NULL, "shutting down", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT",
@@ -196,6 +248,7 @@ int main(int argc, char **argv)
      * connection is closed, idle keep-alive ones included), then the probes (at most 1.2 s):
      * within the 2 s of SPEC section 3 whatever clients and backends do. */
     xp_http_stop();
+    xp_watch_stop();
     xp_runtime_stop(1.2);
     xp_auth_free();
     curl_global_cleanup();

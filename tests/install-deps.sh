@@ -63,6 +63,7 @@ if [ ! -x node_modules/.bin/mock-llm ] || [ ! -d node_modules/@20minutes/s3rver 
     node "$npm_dir/bin/npm-cli.js" install --omit=dev --no-audit --no-fund --update-notifier=false --loglevel=error
   fi
 fi
-if [ "$npm_dev" = 1 ] && { [ ! -d node_modules/kubernetes-models ] || [ ! -d node_modules/@kubernetes-models/prometheus-operator ]; }; then
+if [ "$npm_dev" = 1 ] && { [ ! -d node_modules/kubernetes-models ] || [ ! -d node_modules/@kubernetes-models/prometheus-operator ] ||
+                           [ ! -d node_modules/@openfeature/ofrep-provider ] || [ ! -d node_modules/@openfeature/ofrep-web-provider ]; }; then
   npm install --no-audit --no-fund --loglevel=error
 fi

@@ -10,6 +10,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/secret.h"
+#include "engine/events.h"
 
 const double xp_probe_buckets[XP_BUCKET_COUNT] = {.001, .0025, .005, .01, .025, .05, .1,
                                                   .25,  .5,    1,    2.5, 5,   10};
@@ -100,6 +101,7 @@ static void log_transition(const xp_dep *d, xp_transition t, const char *error,
                                                  "breaker closed", "breaker reopened"};
     if (t == XP_T_NONE)
         return;
+    xp_events_transition(d->cfg.name, t, reason, error); /* GET /events */
     const char *from, *to;
     xp_transition_names(t, &from, &to);
     int level = (t == XP_T_CLOSED_OPEN || t == XP_T_HALF_OPEN_OPEN) ? XP_LOG_WARN : XP_LOG_INFO;
@@ -229,7 +231,6 @@ static void run_probe(xp_dep *d, double start)
     v->sum += duration;
     memcpy(v->detail, p.detail, sizeof(v->detail));
     pthread_mutex_unlock(&d->mu);
-    changed();
 
     /* Log the first failure of a run and the recovery; repeats go to debug, as collectd's
      * c_complain does, so an outage does not flood the log. */
@@ -240,6 +241,8 @@ static void run_probe(xp_dep *d, double start)
     else if (!was_ok && t == XP_T_NONE)
         xp_log(XP_LOG_INFO, d->cfg.name, "probe succeeded again", NULL);
     log_transition(d, t, rc != 0 ? p.err : NULL, rc != 0 ? why : NULL);
+    /* After the transition's event, so a level change it causes is recorded after it. */
+    changed();
 }
 
 static void *worker(void *arg)

@@ -9,6 +9,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "engine/watch.h"
 
 struct xp_runtime {
     xp_config *cfg; /* its deps[] entries are hollow: moved into `deps` */
@@ -25,6 +26,7 @@ static _Atomic double reload_timestamp;
 static void bump(void)
 {
     atomic_fetch_add(&version, 1);
+    xp_watch_notify(); /* change notification: ETag, long-polls, level events, history */
 }
 
 unsigned long xp_runtime_version(void)

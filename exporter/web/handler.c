@@ -7,8 +7,13 @@
 
 #include "engine/runtime.h"
 #include "web/accept_encoding.h"
+#include "web/answer.h"
+#include "web/app_api.h"
 #include "web/auth.h"
 #include "web/headers.h"
+#include "web/health_route.h"
+#include "web/ofrep.h"
+#include "web/reqctx.h"
 #include "web/reqstats.h"
 #include "web/respcache.h"
 
@@ -34,8 +39,14 @@ static int lifecycle_enabled;
 static pthread_mutex_t path_mu = PTHREAD_MUTEX_INITIALIZER;
 static char telemetry_path[256] = "/metrics"; /* guarded by path_mu */
 
-/* The verdict of the first call, kept in *con_cls for the later calls of the request. */
+/* The verdict of the first call, kept in *con_cls for the later calls of the request: one of
+ * these two markers, or an xp_reqctx (a request that passed and keeps a body or a long-poll). */
 static char passed, refused;
+
+static xp_reqctx *ctx_of(void *con_cls)
+{
+    return con_cls && con_cls != &passed && con_cls != &refused ? con_cls : NULL;
+}
 
 /* Requests whose head has reached the handler and that libmicrohttpd has not finished
  * (answer sent or connection closed): what a shutdown gives a moment to. */
@@ -210,66 +221,150 @@ static int is_ready(void)
     return ready;
 }
 
-static xp_route route_of(const char *url, const char *path)
-{
-    if (strcmp(url, path) == 0)
-        return XP_ROUTE_METRICS;
-    static const struct {
-        const char *url;
-        xp_route route;
-    } routes[] = {{"/health", XP_ROUTE_HEALTH},   {"/", XP_ROUTE_STATUS},
-                  {"/-/healthy", XP_ROUTE_HEALTHY}, {"/-/ready", XP_ROUTE_READY},
-                  {"/-/reload", XP_ROUTE_RELOAD}};
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-        if (strcmp(url, routes[i].url) == 0)
-            return routes[i].route;
-    return XP_ROUTE_OTHER;
-}
+/* One request as the answer functions see it, on its last call. */
+typedef struct call {
+    struct MHD_Connection *c;
+    xp_route route;
+    const char *name; /* what follows a prefix route's path ("" for the others) */
+    const char *path; /* the telemetry path in force */
+    void **con_cls;
+} call;
 
-static enum MHD_Result page(struct MHD_Connection *c, xp_route route, xp_page p, const char *path)
+static enum MHD_Result page(const call *k, xp_page p)
 {
     unsigned status = 0;
-    enum MHD_Result ret = xp_respcache_queue(c, p, path, &status);
+    enum MHD_Result ret = xp_respcache_queue(k->c, p, k->path, NULL, &status);
     if (ret == MHD_YES)
-        xp_reqstats_count(route, status);
+        xp_reqstats_count(k->route, status);
     return ret;
 }
 
-/* The last call of a request whose credentials passed: its answer. */
-static enum MHD_Result route_request(struct MHD_Connection *c, xp_route route, int is_get,
-                                     int is_post, const char *path)
+static enum MHD_Result ans_metrics(const call *k)
+{
+    const char *ae = MHD_lookup_connection_value(k->c, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_ACCEPT_ENCODING);
+    return page(k, xp_accept_gzip(ae) ? XP_PAGE_METRICS_GZIP : XP_PAGE_METRICS);
+}
+
+static enum MHD_Result ans_health(const call *k)
+{
+    xp_reqctx *r = ctx_of(*k->con_cls);
+    enum MHD_Result ret = xp_health_route(k->c, k->path, &r);
+    if (r)
+        *k->con_cls = r; /* a long-poll's state, freed when the request completes */
+    return ret;
+}
+
+static enum MHD_Result ans_status(const call *k)
+{
+    return page(k, XP_PAGE_STATUS);
+}
+
+static enum MHD_Result ans_healthy(const call *k)
+{
+    return answer_fixed(k->c, k->route, MHD_HTTP_OK, R_HEALTHY);
+}
+
+static enum MHD_Result ans_ready(const call *k)
+{
+    int ready = is_ready();
+    return answer_fixed(k->c, k->route, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
+                        ready ? R_READY : R_NOT_READY);
+}
+
+static enum MHD_Result ans_reload(const call *k)
 {
     enum MHD_Result ret = MHD_NO;
-    switch (route) {
-    case XP_ROUTE_OTHER:
-        return answer_fixed(c, route, MHD_HTTP_NOT_FOUND, R_NOT_FOUND);
-    case XP_ROUTE_RELOAD:
-        if (!is_post)
-            return bad_method(c, route, "POST");
-        return lifecycle_gate(c, route, &ret) ? do_reload(c) : ret;
-    default:
-        break;
+    return lifecycle_gate(k->c, k->route, &ret) ? do_reload(k->c) : ret;
+}
+
+static enum MHD_Result ans_feature(const call *k)
+{
+    return xp_api_feature(k->c, k->name);
+}
+
+static enum MHD_Result ans_dependency(const call *k)
+{
+    return xp_api_dependency(k->c, k->name);
+}
+
+static enum MHD_Result ans_events(const call *k)
+{
+    return xp_api_events(k->c);
+}
+
+static enum MHD_Result ans_ofrep_flag(const call *k)
+{
+    return xp_ofrep_flag(k->c, k->name, ctx_of(*k->con_cls));
+}
+
+static enum MHD_Result ans_ofrep_bulk(const call *k)
+{
+    return xp_ofrep_bulk(k->c, ctx_of(*k->con_cls));
+}
+
+static enum MHD_Result ans_ofrep_config(const call *k)
+{
+    return xp_ofrep_configuration(k->c);
+}
+
+enum { M_GET = 1, M_POST = 2 }; /* GET includes HEAD */
+
+/* Every path but the telemetry path, which a reload may move. A prefix route (its path ends
+ * in '/') takes the rest of the path as the NAME. `json`: its errors (405) are JSON too;
+ * `body`: a POST keeps its body (up to XP_BODY_MAX). */
+static const struct route {
+    const char *path;
+    xp_route route;
+    unsigned methods;
+    int json, body;
+    enum MHD_Result (*fn)(const call *k);
+} routes[] = {
+    {"/health", XP_ROUTE_HEALTH, M_GET, 0, 0, ans_health},
+    {"/", XP_ROUTE_STATUS, M_GET, 0, 0, ans_status},
+    {"/-/healthy", XP_ROUTE_HEALTHY, M_GET, 0, 0, ans_healthy},
+    {"/-/ready", XP_ROUTE_READY, M_GET, 0, 0, ans_ready},
+    {"/-/reload", XP_ROUTE_RELOAD, M_POST, 0, 0, ans_reload},
+    {"/health/features/", XP_ROUTE_FEATURE, M_GET, 1, 0, ans_feature},
+    {"/health/dependencies/", XP_ROUTE_DEPENDENCY, M_GET, 1, 0, ans_dependency},
+    {"/events", XP_ROUTE_EVENTS, M_GET, 1, 0, ans_events},
+    {"/ofrep/v1/evaluate/flags/", XP_ROUTE_OFREP_FLAG, M_POST, 1, 1, ans_ofrep_flag},
+    {"/ofrep/v1/evaluate/flags", XP_ROUTE_OFREP_BULK, M_POST, 1, 1, ans_ofrep_bulk},
+    {"/ofrep/v1/configuration", XP_ROUTE_OFREP_CONFIG, M_GET, 1, 0, ans_ofrep_config},
+};
+static const struct route metrics_route = {NULL, XP_ROUTE_METRICS, M_GET, 0, 0, ans_metrics};
+
+/* The route of url (NULL: none), and in *name what follows a prefix route's path. */
+static const struct route *route_of(const char *url, const char *path, const char **name)
+{
+    *name = "";
+    if (strcmp(url, path) == 0)
+        return &metrics_route;
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        const char *p = routes[i].path;
+        size_t n = strlen(p);
+        if (n > 1 && p[n - 1] == '/') {
+            if (strncmp(url, p, n) == 0) {
+                *name = url + n;
+                return &routes[i];
+            }
+        } else if (strcmp(url, p) == 0) {
+            return &routes[i];
+        }
     }
-    if (!is_get)
-        return bad_method(c, route, "GET, HEAD");
-    switch (route) {
-    case XP_ROUTE_METRICS: {
-        const char *ae = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                     MHD_HTTP_HEADER_ACCEPT_ENCODING);
-        return page(c, route, xp_accept_gzip(ae) ? XP_PAGE_METRICS_GZIP : XP_PAGE_METRICS, path);
+    return NULL;
+}
+
+/* The last call of a request whose credentials passed: its answer. */
+static enum MHD_Result route_request(const struct route *rt, const call *k, unsigned method)
+{
+    if (!rt)
+        return answer_fixed(k->c, k->route, MHD_HTTP_NOT_FOUND, R_NOT_FOUND);
+    if (!(rt->methods & method)) {
+        const char *allow = rt->methods == M_POST ? "POST" : "GET, HEAD";
+        return rt->json ? xp_answer_method(k->c, k->route, allow) : bad_method(k->c, k->route, allow);
     }
-    case XP_ROUTE_HEALTH:
-        return page(c, route, XP_PAGE_HEALTH, path);
-    case XP_ROUTE_STATUS:
-        return page(c, route, XP_PAGE_STATUS, path);
-    case XP_ROUTE_HEALTHY:
-        return answer_fixed(c, route, MHD_HTTP_OK, R_HEALTHY);
-    default: { /* XP_ROUTE_READY */
-        int ready = is_ready();
-        return answer_fixed(c, route, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
-                            ready ? R_READY : R_NOT_READY);
-    }
-    }
+    return rt->fn(k);
 }
 
 /* A client that was answered may keep its connection idle until its next scrape. */
@@ -289,7 +384,13 @@ enum MHD_Result xp_handler(void *cls, struct MHD_Connection *c, const char *url,
     pthread_mutex_lock(&path_mu);
     memcpy(path, telemetry_path, sizeof(path));
     pthread_mutex_unlock(&path_mu);
-    xp_route route = route_of(url, path);
+    const char *name;
+    const struct route *rt = route_of(url, path, &name);
+    xp_route route = rt ? rt->route : XP_ROUTE_OTHER;
+    unsigned m = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0
+                     ? M_GET
+                 : strcmp(method, MHD_HTTP_METHOD_POST) == 0 ? M_POST
+                                                             : 0;
 
     if (*con_cls == NULL) {
         /* First call: the head is in. Credentials are checked now, before any body is read,
@@ -304,20 +405,26 @@ enum MHD_Result xp_handler(void *cls, struct MHD_Connection *c, const char *url,
         }
         int ok = route == XP_ROUTE_HEALTHY || authorized(c);
         *con_cls = ok ? &passed : &refused;
+        if (ok && rt && rt->body && m == M_POST && !(*con_cls = xp_reqctx_new(1))) {
+            *con_cls = &refused; /* out of memory: the connection closes */
+            return MHD_NO;
+        }
         if (!ok && announces_body(c))
             return answer_fixed(c, route, MHD_HTTP_UNAUTHORIZED, R_UNAUTHORIZED);
         return MHD_YES;
     }
     if (*upload_size) {
-        *upload_size = 0; /* a body: read and dropped (no endpoint takes one) */
+        xp_reqctx *r = ctx_of(*con_cls);
+        if (r)
+            xp_reqctx_take(r, upload, *upload_size);
+        *upload_size = 0; /* read; kept only by the routes that take a body */
         return MHD_YES;
     }
-    /* Last call: the whole request is in. */
+    /* Last call: the whole request is in (or a suspended long-poll was resumed). */
     if (*con_cls == &refused)
         return answer_fixed(c, route, MHD_HTTP_UNAUTHORIZED, R_UNAUTHORIZED);
-    int is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
-    int is_post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
-    enum MHD_Result ret = route_request(c, route, is_get, is_post, path);
+    call k = {c, route, name, path, con_cls};
+    enum MHD_Result ret = route_request(rt, &k, m);
     if (ret == MHD_YES)
         keep_idle(c);
     return ret;
@@ -327,6 +434,7 @@ void xp_handler_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                           enum MHD_RequestTerminationCode toe)
 {
     if (*con_cls) {
+        xp_reqctx_free(ctx_of(*con_cls));
         atomic_fetch_sub(&in_flight, 1);
         *con_cls = NULL;
     }

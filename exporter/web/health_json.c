@@ -44,12 +44,31 @@ static json_t *last_error(const xp_dep_view *v, int *bad)
     return o;
 }
 
+/* A rate as the metric shows it: 0-1, or -1 while the window holds fewer than minimum_calls. */
+static json_t *rate(double r)
+{
+    return r < 0 ? json_integer(-1) : json_real(r);
+}
+
 int xp_render_health_json(const xp_snapshot *s, xp_buf *out)
+{
+    return xp_render_health_json_ex(s, NULL, out);
+}
+
+int xp_render_health_json_ex(const xp_snapshot *s, const xp_whatif *assumed, xp_buf *out)
 {
     int bad = 0;
     json_t *root = json_object();
     if (!root)
         return -1;
+    if (assumed) {
+        json_t *a = json_object();
+        for (size_t k = 0; k < assumed->n && !bad; k++)
+            if (assumed->a[k].dep < s->n_deps)
+                put(a, s->deps[assumed->a[k].dep]->name,
+                    json_string(xp_breaker_state_name(assumed->a[k].state)), &bad);
+        put(root, "assumed", a, &bad);
+    }
     put(root, "status", json_string(xp_level_name(s->health.level)), &bad);
     put(root, "degradation_level", json_integer(s->health.level), &bad);
     put(root, "health_score", json_real(s->health.system_score), &bad);
@@ -60,11 +79,17 @@ int xp_render_health_json(const xp_snapshot *s, xp_buf *out)
         const xp_dep_view *v = &s->views[i];
         json_t *d = json_object();
         put(d, "collector", json_string(s->deps[i]->collector->name), &bad);
-        put(d, "state", json_string(xp_breaker_state_name(v->br.state)), &bad);
+        put(d, "state", json_string(xp_breaker_state_name(s->hdeps[i].state)), &bad);
+        put(d, "mode", json_string(xp_mode_name(s->hdeps[i].mode)), &bad);
         put(d, "health_score", json_real(s->scores[i]), &bad);
-        put(d, "consecutive_failures", json_integer(v->br.consecutive_failures), &bad);
-        put(d, "recovery_seconds",
-            json_real(ceil(xp_breaker_recovery_seconds(&v->br, s->now_mono))), &bad);
+        put(d, "consecutive_failures", json_integer(s->hdeps[i].consecutive_failures), &bad);
+        put(d, "failure_rate", rate(s->hdeps[i].failure_rate), &bad);
+        put(d, "slow_call_rate", rate(s->hdeps[i].slow_call_rate), &bad);
+        /* An assumed state (what-if) other than the real one has no countdown. */
+        double recovery = s->hdeps[i].state == v->br.state
+                              ? ceil(xp_breaker_recovery_seconds(&v->br, s->now_mono))
+                              : 0;
+        put(d, "recovery_seconds", json_real(recovery), &bad);
         put(d, "last_probe", last_probe(v, &bad), &bad);
         put(d, "last_error", last_error(v, &bad), &bad);
         put(deps, s->deps[i]->name, d, &bad);

@@ -17,6 +17,7 @@
 #include "base/workers.h"
 #include "web/handler.h"
 #include "web/headers.h"
+#include "web/longpoll.h"
 #include "web/page_render.h"
 #include "web/respcache.h"
 
@@ -177,8 +178,10 @@ int xp_http_start(const xp_http_opts *o, xp_http_reload_fn reload, char *err, si
      * it a worker that is not listening (at its share of max_connections, or given a share
      * of 0 when max_connections is below the pool size) slept in epoll_wait until a
      * connection timed out, or forever, and MHD_stop_daemon waited on it. */
+    /* ALLOW_SUSPEND_RESUME: a long-poll (/health?wait=) is a suspended connection, holding
+     * no worker while it waits. */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
-                     MHD_USE_TURBO | MHD_USE_ITC;
+                     MHD_USE_TURBO | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
     if (tls) {
         tls_cert = read_small_file(o->tls_cert_file, err, errlen);
         tls_key = tls_cert ? read_small_file(o->tls_key_file, err, errlen) : NULL;
@@ -187,6 +190,12 @@ int xp_http_start(const xp_http_opts *o, xp_http_reload_fn reload, char *err, si
         flags |= MHD_USE_TLS;
     }
     unsigned pool = xp_http_workers();
+    unsigned max_conn = o->max_connections ? o->max_connections : 512;
+    /* At most half the connections may wait: the other half stays for scrapes. */
+    if (xp_longpoll_start(max_conn / 2) != 0) {
+        snprintf(err, errlen, "cannot start the long-poll thread");
+        return -1;
+    }
 
     /* The logger goes first, or libmicrohttpd prints the earlier options' messages itself. */
     struct MHD_OptionItem opts[14];
@@ -196,8 +205,7 @@ int xp_http_start(const xp_http_opts *o, xp_http_reload_fn reload, char *err, si
     /* Without these libmicrohttpd keeps a silent client forever and accepts about
      * FD_SETSIZE of them: a slowloris would take every descriptor. A connection that has
      * been answered gets a longer idle time from the handler (keep-alive between scrapes). */
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT,
-                                        o->max_connections ? o->max_connections : 512, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, max_conn, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, XP_CONN_TIMEOUT, NULL};
     /* The request line and headers must fit here: a bigger request gets 414 or 431. */
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, XP_CONN_MEMORY, NULL};
@@ -243,6 +251,9 @@ void xp_http_stop(void)
         /* Stop accepting, give the requests being answered a moment, then close every
          * connection (idle keep-alive and half-sent ones included) and join the workers. */
         MHD_socket listener = MHD_quiesce_daemon(daemon_);
+        /* Long-polls are answered first (each gets its 304 or 200 now), and no request may
+         * stay suspended when the daemon stops. */
+        xp_longpoll_stop();
         double deadline = xp_clock_mono() + XP_DRAIN_SECONDS;
         while (xp_handler_in_flight() > 0 && xp_clock_mono() < deadline)
             nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
@@ -251,6 +262,7 @@ void xp_http_stop(void)
             close(listener); /* a quiesced daemon leaves its listening socket to us */
         daemon_ = NULL;
     }
+    xp_longpoll_stop(); /* a start that failed before the daemon ran */
     xp_respcache_clear();
     xp_page_render_free();
     xp_handler_free();

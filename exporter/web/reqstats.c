@@ -5,8 +5,20 @@
 #define CODE_MIN 100
 #define CODE_COUNT 500
 
-static const char *const names[XP_ROUTE_COUNT] = {"/metrics", "/health", "/", "/-/healthy",
-                                                  "/-/ready", "/-/reload", "other"};
+static const char *const names[XP_ROUTE_COUNT] = {
+    "/metrics",
+    "/health",
+    "/",
+    "/-/healthy",
+    "/-/ready",
+    "/-/reload",
+    "/health/features/{name}",
+    "/health/dependencies/{name}",
+    "/events",
+    "/ofrep/v1/evaluate/flags/{key}",
+    "/ofrep/v1/evaluate/flags",
+    "/ofrep/v1/configuration",
+    "other"};
 /* Written by every worker thread, read by the renderer: atomics, so no lock is needed. */
 static _Atomic unsigned long long counts[XP_ROUTE_COUNT][CODE_COUNT];
 

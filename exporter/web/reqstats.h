@@ -17,6 +17,12 @@ typedef enum {
     XP_ROUTE_HEALTHY,
     XP_ROUTE_READY,
     XP_ROUTE_RELOAD,
+    XP_ROUTE_FEATURE,      /* /health/features/NAME: one series for every NAME */
+    XP_ROUTE_DEPENDENCY,   /* /health/dependencies/NAME */
+    XP_ROUTE_EVENTS,
+    XP_ROUTE_OFREP_FLAG,   /* /ofrep/v1/evaluate/flags/KEY */
+    XP_ROUTE_OFREP_BULK,   /* /ofrep/v1/evaluate/flags */
+    XP_ROUTE_OFREP_CONFIG, /* /ofrep/v1/configuration */
     XP_ROUTE_OTHER,
     XP_ROUTE_COUNT
 } xp_route;

@@ -4,6 +4,11 @@ rendered DOM must show one row per dependency, the Redis row OPEN with class sta
 database row CLOSED with class state-closed. A screenshot goes to the build directory
 (XP_BUILD_DIR/status_page.png) for a human to look at.
 
+The page also shows the recent events (the Redis breaker opening, the level change) and an
+inline SVG chart of the system score and level over the last hour: the level strip must
+show the level before and during the outage. Redis is then started again, and the page
+must show the recovery (XP_BUILD_DIR/status_page_recovered.png).
+
 Under its Content-Security-Policy (SPEC section 7, issue 11 item 6) the page must still work:
 Chromium's console (--enable-logging=stderr) reports no CSP violation, the inline style is
 applied (the level banner's colour is in the screenshot), and the page refreshes itself (the
@@ -112,6 +117,53 @@ def count_colour(png, rgb):
 def csp_violations(stderr):
     """Console messages about the Content Security Policy in Chromium's log."""
     return [line for line in stderr.splitlines() if ":CONSOLE" in line and "Content Security Policy" in line]
+
+
+class Events(html.parser.HTMLParser):
+    """The text of each row of the events table."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows, self.cur, self.inside = [], None, False
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table" and dict(attrs).get("id") == "events":
+            self.inside = True
+        elif tag == "tr" and self.inside:
+            self.cur = []
+        elif tag == "td" and self.cur is not None and (dict(attrs).get("class") or "") == "what":
+            self.cur.append("")
+
+    def handle_data(self, data):
+        if self.cur:
+            self.cur[-1] += data
+
+    def handle_endtag(self, tag):
+        if tag == "tr" and self.cur is not None:
+            self.rows.append(" ".join(t.strip() for t in self.cur))
+            self.cur = None
+        elif tag == "table":
+            self.inside = False
+
+
+def event_rows(dom):
+    p = Events()
+    p.feed(dom)
+    return p.rows
+
+
+def chart_buckets(dom):
+    """How many 10 s buckets the chart holds (its data-buckets attribute)."""
+    import re
+    m = re.search(r'<svg id="chart" data-buckets="(\d+)"', dom)
+    return int(m.group(1)) if m else 0
+
+
+def chart_levels(dom):
+    """The level of each rectangle of the chart's level strip, left to right (a run of
+    buckets at the same level is one rectangle)."""
+    import re
+    return [int(m) for m in re.findall(r'<rect class="lv(\d)"', dom)]
 
 
 def parse_rows(dom):
@@ -238,7 +290,7 @@ password = rd-page-pw
 interval = 1s
 timeout = 800ms
 failure_threshold = 1
-recovery_timeout = 60s
+recovery_timeout = 10s
 open_level = degraded
 
 [feature.realtime_updates]
@@ -253,6 +305,10 @@ requires = database
         state = lambda h, d: h["dependencies"][d]["state"].lower()
         self.exp.wait_health(lambda h: state(h, "database") == "closed" and state(h, "redis") == "closed"
                              and h["dependencies"]["redis"]["last_probe"], 20, "both dependencies probed and CLOSED")
+        # The chart keeps the worst level of each 10 s bucket: let one bucket pass all optimal,
+        # so the strip can show the level before the outage as well as during it.
+        xptest.wait_until(lambda: chart_buckets(self.exp.get("/")[2].decode()) >= 2, 25, interval=0.5,
+                          what="a whole chart bucket at level optimal")
         self.redis.stop()
         self.exp.wait_health(lambda h: state(h, "redis") == "open", 20, "the redis breaker OPEN")
 
@@ -270,6 +326,15 @@ requires = database
         # the page shows the level /health reports, which is not optimal with a breaker open
         status = self.exp.health()["status"]
         assert status != "optimal" and status in dom, (status, dom[:3000])
+
+        # The events and the chart (issue 12 item 5), as the browser built them.
+        events = event_rows(dom)
+        assert any("redis: closed \u2192 open" in e for e in events), events
+        assert any(e.startswith("level optimal \u2192 ") for e in events), events
+        lv = chart_levels(dom)
+        assert "<svg" in dom and 'id="chart"' in dom, "no chart"
+        assert 0 in lv and max(lv) >= 1, "the level strip shows %s" % lv
+        assert 'class="score"' in dom, "no score line"
 
         shot = os.path.join(xptest.BUILD_DIR, "status_page.png")
         if os.path.exists(shot):
@@ -305,6 +370,24 @@ requires = database
         assert violations and "style" in violations[0], "chromium's console did not report the blocked style"
         assert count_colour(control_png, LEVEL_RGB[level]) < 50, "the control kept its colour"
         xptest.log("control: %d CSP violation(s) reported, e.g. %s" % (len(violations), violations[0][:160]))
+
+        # Redis back: the page shows the recovery and the level strip goes back to optimal.
+        self.redis.start()
+        self.exp.wait_health(lambda h: state(h, "redis") == "closed" and h["status"] == "optimal", 30,
+                             "the redis breaker CLOSED again")
+        # The bucket of the recovery still holds the outage (its worst level): wait for the next.
+        xptest.wait_until(lambda: chart_levels(self.exp.get("/")[2].decode())[-1] == 0, 25, interval=0.5,
+                          what="a chart bucket at level optimal again")
+        dom = self.chromium("--dump-dom", url)
+        events = event_rows(dom)
+        assert any("redis: half_open \u2192 closed" in e for e in events), events
+        assert any(e.endswith("\u2192 optimal") and e.startswith("level") for e in events), events
+        assert chart_levels(dom)[-1] == 0, chart_levels(dom)
+        shot = os.path.join(xptest.BUILD_DIR, "status_page_recovered.png")
+        self.chromium("--screenshot=" + shot, "--window-size=1280,1400", url)
+        with open(shot, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+        xptest.log("screenshot after recovery: " + shot)
 
 
 if __name__ == "__main__":

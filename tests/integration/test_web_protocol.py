@@ -313,7 +313,10 @@ class WebProtocolTest(xptest.Test):
             # The page is cached for up to a second: poll until the counts show.
             wait_until(grown, 5, what="the counts")
             names = {k.split(" ")[0] for k in counts()}
-            assert names <= {"/metrics", "/health", "/", "/-/healthy", "/-/ready", "/-/reload", "other"}, names
+            assert names <= {"/metrics", "/health", "/", "/-/healthy", "/-/ready", "/-/reload",
+                             "/health/features/{name}", "/health/dependencies/{name}", "/events",
+                             "/ofrep/v1/evaluate/flags/{key}", "/ofrep/v1/evaluate/flags",
+                             "/ofrep/v1/configuration", "other"}, names
             r = xptest.promtool_check(e.get("/prom", headers=auth)[2].decode())
             assert r[0] == 0, r
         finally:

@@ -38,6 +38,7 @@ typedef struct fixture {
     double scores[2];
     int on[2];
     xp_feature_cfg feat[2];
+    xp_health_dep hd[2];
 } fixture;
 
 static void make(fixture *f)
@@ -86,6 +87,9 @@ static void make(fixture *f)
     f->s.scores = f->scores;
     f->s.feature_on = f->on;
     f->s.health = (xp_health_result){33.3, 4, 1};
+    for (int i = 0; i < 2; i++) /* as xp_runtime_snapshot fills them */
+        xp_health_dep_from_breaker(&f->hd[i], &f->views[i].br);
+    f->s.hdeps = f->hd;
     f->s.now_mono = 112.5;
     f->s.now_wall = 1732435205;
 }

@@ -2,7 +2,8 @@
  * the test moves, a renderer that counts its calls and can fail, and a queue that records
  * what would go to the client. What is checked: a page is rendered once per (state version,
  * wall-clock second, header set), each page on its own; a failed render answers 500 and is
- * retried, never served stale; the headers, content types and gzip of each page. */
+ * retried, never served stale; the headers, content types and gzip of each page; /health's
+ * ETag and its 304 on If-None-Match. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,7 +29,7 @@ static struct MHD_Response *queued; /* compared only: the cache may free it afte
 static const char *const captured_names[] = {
     "Content-Type", "Content-Encoding", "Vary", "Cache-Control", "X-Content-Type-Options",
     "X-Frame-Options", "Referrer-Policy", "Strict-Transport-Security",
-    "Content-Security-Policy", "X-Extra"};
+    "Content-Security-Policy", "X-Extra", "ETag"};
 #define N_CAPTURED (sizeof(captured_names) / sizeof(captured_names[0]))
 static char captured[N_CAPTURED][256];
 static int have[N_CAPTURED];
@@ -52,12 +53,19 @@ static long fake_second(void)
     return second;
 }
 
-static int fake_render(xp_page page, const char *telemetry_path, xp_buf *out)
+/* The tag of the fake state: moves every other version, as a real tag ignores changes an
+ * application does not care about. */
+static unsigned long tag_step = 2;
+
+static int fake_render(xp_page page, const char *telemetry_path, xp_buf *out, char *etag)
 {
     assert_true(page != XP_PAGE_METRICS_GZIP); /* the cache asks for the plain body */
+    assert_string_equal(etag, "");             /* preset: a page without a tag has none */
     renders[page]++;
     if (fail_render)
         return -1;
+    if (page == XP_PAGE_HEALTH)
+        snprintf(etag, XP_STATETAG_MAX, "W/\"%016lx\"", version / tag_step);
     xp_buf_printf(out, "page %d version %lu second %ld path %s\n", page, version, second,
                   telemetry_path);
     return 0;
@@ -110,14 +118,72 @@ static int teardown(void **state)
 }
 
 /* Queues page and returns the response handed to the client. */
-static struct MHD_Response *get(xp_page page)
+static struct MHD_Response *get_if(xp_page page, const char *inm)
 {
     unsigned status = 0;
     queued = NULL;
-    assert_int_equal(xp_respcache_queue(NULL, page, "/metrics", &status), MHD_YES);
+    assert_int_equal(xp_respcache_queue(NULL, page, "/metrics", inm, &status), MHD_YES);
     assert_int_equal(status, queued_status);
     assert_non_null(queued);
     return queued;
+}
+
+static struct MHD_Response *get(xp_page page)
+{
+    return get_if(page, NULL);
+}
+
+static void health_etag_and_not_modified(void **state)
+{
+    (void)state;
+    get(XP_PAGE_HEALTH);
+    assert_int_equal(queued_status, 200);
+    char tag[64];
+    snprintf(tag, sizeof(tag), "%s", header("ETag"));
+    assert_string_equal(tag, "W/\"0000000000000000\"");
+    /* Only /health has a tag. */
+    get(XP_PAGE_METRICS);
+    assert_null(header("ETag"));
+    get(XP_PAGE_STATUS);
+    assert_null(header("ETag"));
+
+    /* The same tag, weak or strong, alone or in a list: 304 with the tag, no body. */
+    const char *same[] = {tag, "\"0000000000000000\"", "\"x\", W/\"0000000000000000\"", "*"};
+    for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+        struct MHD_Response *r = get_if(XP_PAGE_HEALTH, same[i]);
+        assert_int_equal(queued_status, 304);
+        assert_string_equal(header("ETag"), tag);
+        assert_string_equal(header("X-Frame-Options"), "DENY");
+        assert_null(header("Content-Type"));
+        (void)r;
+    }
+    get_if(XP_PAGE_HEALTH, "W/\"0000000000000001\"");
+    assert_int_equal(queued_status, 200);
+    assert_int_equal(renders[XP_PAGE_HEALTH], 1); /* a 304 renders nothing either */
+
+    /* A change the tag ignores: a new body, the same tag, still 304. */
+    version = 1;
+    get_if(XP_PAGE_HEALTH, tag);
+    assert_int_equal(queued_status, 304);
+    second++;
+    get_if(XP_PAGE_HEALTH, tag);
+    assert_int_equal(queued_status, 304);
+    assert_int_equal(renders[XP_PAGE_HEALTH], 2);
+    /* A change it sees: 200 and the new tag. */
+    version = 2;
+    get_if(XP_PAGE_HEALTH, tag);
+    assert_int_equal(queued_status, 200);
+    assert_string_equal(header("ETag"), "W/\"0000000000000001\"");
+
+    char now[XP_STATETAG_MAX];
+    xp_respcache_etag(XP_PAGE_HEALTH, "/metrics", now);
+    assert_string_equal(now, "W/\"0000000000000001\"");
+    xp_respcache_etag(XP_PAGE_METRICS, "/metrics", now);
+    assert_string_equal(now, "");
+    fail_render = 1;
+    version = 4;
+    xp_respcache_etag(XP_PAGE_HEALTH, "/metrics", now);
+    assert_string_equal(now, ""); /* no page, no tag: a long-poll then answers at once */
 }
 
 static void rendered_once_per_version_and_second(void **state)
@@ -270,6 +336,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(rendered_once_per_version_and_second, setup, teardown),
+        cmocka_unit_test_setup_teardown(health_etag_and_not_modified, setup, teardown),
         cmocka_unit_test_setup_teardown(pages_are_cached_apart, setup, teardown),
         cmocka_unit_test_setup_teardown(failed_render_answers_500_and_is_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(headers_of_each_page, setup, teardown),
