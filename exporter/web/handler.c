@@ -7,7 +7,7 @@
 
 #include "engine/runtime.h"
 #include "web/accept_encoding.h"
-#include "web/auth.h"
+#include "web/gate.h"
 #include "web/headers.h"
 #include "web/reqstats.h"
 #include "web/respcache.h"
@@ -34,17 +34,14 @@ static int lifecycle_enabled;
 static pthread_mutex_t path_mu = PTHREAD_MUTEX_INITIALIZER;
 static char telemetry_path[256] = "/metrics"; /* guarded by path_mu */
 
-/* The verdict of the first call, kept in *con_cls for the later calls of the request. */
-static char passed, refused;
-
 /* Requests whose head has reached the handler and that libmicrohttpd has not finished
  * (answer sent or connection closed): what a shutdown gives a moment to. */
 static atomic_int in_flight;
 
 /* Fixed answers, made once per header generation and shared by every connection. */
-enum { R_NOT_FOUND, R_UNAUTHORIZED, R_HEALTHY, R_READY, R_NOT_READY, R_COUNT };
+enum { R_NOT_FOUND, R_HEALTHY, R_READY, R_NOT_READY, R_COUNT };
 static const char *const fixed_text[R_COUNT] = {
-    "404 page not found\n", "401 unauthorized\n", "OK\n", "Ready\n",
+    "404 page not found\n", "OK\n", "Ready\n",
     "Not ready: not every dependency has been probed yet\n"};
 static pthread_mutex_t fixed_mu = PTHREAD_MUTEX_INITIALIZER;
 /* Guarded by fixed_mu: the answers and the header generation they carry. Queued under the
@@ -99,9 +96,6 @@ static int make_fixed(void)
     for (int i = 0; i < R_COUNT; i++)
         if (!(fixed[i] = text_response(fixed_text[i], 0, &gen)))
             return -1;
-    if (MHD_add_response_header(fixed[R_UNAUTHORIZED], MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-                                "Basic realm=\"resilience_exporter\"") != MHD_YES)
-        return -1;
     fixed_gen = gen;
     return 0;
 }
@@ -157,20 +151,37 @@ static int lifecycle_gate(struct MHD_Connection *c, xp_route route, enum MHD_Res
     return 0;
 }
 
-static int authorized(struct MHD_Connection *c)
+/* The answer to a request the gate (web/gate.c) stopped: 401 with the challenges of the
+ * credentials configured, 429 or 503 with Retry-After. */
+static enum MHD_Result gate_answer(struct MHD_Connection *c, xp_route route, xp_gate_verdict v,
+                                   unsigned retry_after)
 {
-    if (!xp_auth_enabled())
-        return 1;
-    char *pass = NULL;
-    char *user = MHD_basic_auth_get_username_password(c, &pass);
-    int ok = xp_auth_check(user, pass);
-    if (pass) {
-        explicit_bzero(pass, strlen(pass));
-        MHD_free(pass);
-    }
-    if (user)
-        MHD_free(user);
-    return ok;
+    char text[128], secs[16];
+    const char *challenge[2];
+    int n = v == XP_GATE_REFUSED ? xp_gate_challenges(challenge) : 0;
+    unsigned code = v == XP_GATE_REFUSED  ? MHD_HTTP_UNAUTHORIZED
+                    : v == XP_GATE_LIMITED ? MHD_HTTP_TOO_MANY_REQUESTS
+                                           : MHD_HTTP_SERVICE_UNAVAILABLE;
+    snprintf(secs, sizeof(secs), "%u", retry_after ? retry_after : 1);
+    snprintf(text, sizeof(text), "%s\n",
+             v == XP_GATE_REFUSED   ? "401 unauthorized"
+             : v == XP_GATE_LIMITED ? "429 too many requests"
+                                    : "503 service unavailable: too many credential checks "
+                                      "waiting; retry");
+    struct MHD_Response *r = text_response(text, 1, NULL);
+    if (!r)
+        return MHD_NO;
+    enum MHD_Result ret = MHD_YES;
+    for (int i = 0; i < n && ret == MHD_YES; i++)
+        ret = MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, challenge[i]);
+    if (ret == MHD_YES && v != XP_GATE_REFUSED)
+        ret = MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, secs);
+    if (ret == MHD_YES)
+        ret = MHD_queue_response(c, code, r);
+    MHD_destroy_response(r);
+    if (ret == MHD_YES)
+        xp_reqstats_count(route, code);
+    return ret;
 }
 
 static int announces_body(struct MHD_Connection *c)
@@ -272,6 +283,17 @@ static enum MHD_Result route_request(struct MHD_Connection *c, xp_route route, i
     }
 }
 
+/* After the gate's verdict on the first call: a refused request that announces a body is
+ * answered now (its body is never read, and the connection closes); anything else waits for
+ * the last call, so the connection stays open for the next request. */
+static enum MHD_Result gate_first(struct MHD_Connection *c, xp_route route, xp_gate_verdict v,
+                                  unsigned retry_after)
+{
+    if (v != XP_GATE_PASS && v != XP_GATE_PENDING && announces_body(c))
+        return gate_answer(c, route, v, retry_after);
+    return MHD_YES;
+}
+
 /* A client that was answered may keep its connection idle until its next scrape. */
 static void keep_idle(struct MHD_Connection *c)
 {
@@ -292,29 +314,32 @@ enum MHD_Result xp_handler(void *cls, struct MHD_Connection *c, const char *url,
     xp_route route = route_of(url, path);
 
     if (*con_cls == NULL) {
-        /* First call: the head is in. Credentials are checked now, before any body is read,
-         * on every path but /-/healthy, known or not: without them a client learns nothing,
-         * not even which paths exist. */
+        /* First call: the head is in. The gate decides now, before any body is read, on every
+         * path but /-/healthy and /-/ready, known or not: without credentials a client learns
+         * nothing, not even which paths exist. */
         atomic_fetch_add(&in_flight, 1);
         if (lacks_host(c, version)) {
-            *con_cls = &refused;
+            *con_cls = xp_gate_refused_ctx();
             return answer_text(c, XP_ROUTE_OTHER, MHD_HTTP_BAD_REQUEST,
                                "400 bad request: HTTP/1.1 request without a Host header\n", NULL,
                                NULL);
         }
-        int ok = route == XP_ROUTE_HEALTHY || authorized(c);
-        *con_cls = ok ? &passed : &refused;
-        if (!ok && announces_body(c))
-            return answer_fixed(c, route, MHD_HTTP_UNAUTHORIZED, R_UNAUTHORIZED);
-        return MHD_YES;
+        int exempt = route == XP_ROUTE_HEALTHY || route == XP_ROUTE_READY;
+        xp_gate_verdict v = xp_gate_enter(c, exempt, con_cls);
+        return gate_first(c, route, v, ((const xp_gate_ctx *)*con_cls)->retry_after);
     }
+    int recall;
+    unsigned retry_after;
+    xp_gate_verdict verdict = xp_gate_result(*con_cls, &recall, &retry_after);
+    if (recall) /* the first call again, once the bcrypt threads decided */
+        return gate_first(c, route, verdict, retry_after);
     if (*upload_size) {
         *upload_size = 0; /* a body: read and dropped (no endpoint takes one) */
         return MHD_YES;
     }
     /* Last call: the whole request is in. */
-    if (*con_cls == &refused)
-        return answer_fixed(c, route, MHD_HTTP_UNAUTHORIZED, R_UNAUTHORIZED);
+    if (verdict != XP_GATE_PASS)
+        return gate_answer(c, route, verdict, retry_after);
     int is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
     int is_post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
     enum MHD_Result ret = route_request(c, route, is_get, is_post, path);
@@ -328,6 +353,7 @@ void xp_handler_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
     if (*con_cls) {
         atomic_fetch_sub(&in_flight, 1);
+        xp_gate_leave(*con_cls);
         *con_cls = NULL;
     }
 }

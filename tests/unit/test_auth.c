@@ -33,7 +33,7 @@ static void real_bcrypt(void **state)
     char hash[128];
     bcrypt_of("s3cret-pw", hash, sizeof(hash));
     xp_auth_set_env(NULL);
-    assert_int_equal(xp_auth_configure("prometheus", hash), 0);
+    assert_int_equal(xp_auth_configure_user("prometheus", hash), 0);
     assert_true(xp_auth_enabled());
     assert_int_equal(xp_auth_check("prometheus", "s3cret-pw"), 1);
     assert_int_equal(xp_auth_check("prometheus", "s3cret-pw"), 1); /* from the cache */
@@ -49,7 +49,7 @@ static void real_bcrypt(void **state)
     big[sizeof(big) - 1] = '\0';
     assert_int_equal(xp_auth_check("prometheus", big), 0); /* longer than a credential may be */
     /* A hash that is not bcrypt never matches, whatever the password. */
-    assert_int_equal(xp_auth_configure("prometheus", "not-a-hash"), 0);
+    assert_int_equal(xp_auth_configure_user("prometheus", "not-a-hash"), 0);
     assert_int_equal(xp_auth_check("prometheus", "not-a-hash"), 0);
     assert_int_equal(xp_auth_check("prometheus", "s3cret-pw"), 0);
     xp_auth_free();
@@ -102,7 +102,7 @@ static int use_real(void **state)
 static void cache_keeps_a_pass_for_60_seconds(void **state)
 {
     (void)state;
-    assert_int_equal(xp_auth_configure("u", "fake$pw"), 0);
+    assert_int_equal(xp_auth_configure_user("u", "fake$pw"), 0);
     assert_int_equal(xp_auth_check("u", "pw"), 1);
     assert_int_equal(crypt_calls, 1);
     for (int i = 0; i < 599; i++) { /* a scrape every 0.1 s: served from the cache */
@@ -118,7 +118,7 @@ static void cache_keeps_a_pass_for_60_seconds(void **state)
 static void failures_are_never_cached(void **state)
 {
     (void)state;
-    assert_int_equal(xp_auth_configure("u", "fake$pw"), 0);
+    assert_int_equal(xp_auth_configure_user("u", "fake$pw"), 0);
     for (int i = 0; i < 3; i++)
         assert_int_equal(xp_auth_check("u", "wrong"), 0);
     assert_int_equal(crypt_calls, 3);
@@ -132,13 +132,13 @@ static void failures_are_never_cached(void **state)
 static void reload_wipes_the_cache(void **state)
 {
     (void)state;
-    assert_int_equal(xp_auth_configure("u", "fake$old"), 0);
+    assert_int_equal(xp_auth_configure_user("u", "fake$old"), 0);
     assert_int_equal(xp_auth_check("u", "old"), 1);
-    assert_int_equal(xp_auth_configure("u", "fake$new"), 0);
+    assert_int_equal(xp_auth_configure_user("u", "fake$new"), 0);
     assert_int_equal(xp_auth_check("u", "old"), 0);
     assert_int_equal(xp_auth_check("u", "new"), 1);
     /* The same credentials again: a reload that keeps them still forgets the cache. */
-    assert_int_equal(xp_auth_configure("u", "fake$new"), 0);
+    assert_int_equal(xp_auth_configure_user("u", "fake$new"), 0);
     int before = crypt_calls;
     assert_int_equal(xp_auth_check("u", "new"), 1);
     assert_int_equal(crypt_calls, before + 1);
@@ -147,7 +147,7 @@ static void reload_wipes_the_cache(void **state)
 static void rotate_to_new(int call)
 {
     if (call == 1)
-        assert_int_equal(xp_auth_configure("u", "fake$new"), 0);
+        assert_int_equal(xp_auth_configure_user("u", "fake$new"), 0);
 }
 
 /* Fault 2: the old password is being checked when a reload rotates it. That check must not
@@ -155,7 +155,7 @@ static void rotate_to_new(int call)
 static void reload_during_a_check_of_the_old_password(void **state)
 {
     (void)state;
-    assert_int_equal(xp_auth_configure("u", "fake$old"), 0);
+    assert_int_equal(xp_auth_configure_user("u", "fake$old"), 0);
     during_crypt = rotate_to_new;
     assert_int_equal(xp_auth_check("u", "old"), 0);
     during_crypt = NULL;
@@ -170,7 +170,7 @@ static void reload_during_a_check_of_the_old_password(void **state)
 static void reload_during_a_check_of_the_new_password(void **state)
 {
     (void)state;
-    assert_int_equal(xp_auth_configure("u", "fake$old"), 0);
+    assert_int_equal(xp_auth_configure_user("u", "fake$old"), 0);
     during_crypt = rotate_to_new;
     assert_int_equal(xp_auth_check("u", "new"), 1);
     during_crypt = NULL;
@@ -181,14 +181,14 @@ static void reload_during_a_check_of_the_new_password(void **state)
 
 static void reload_every_time(int call)
 {
-    assert_int_equal(xp_auth_configure("u", "fake$pw"), 0);
+    assert_int_equal(xp_auth_configure_user("u", "fake$pw"), 0);
 }
 
 /* Credentials replaced during every attempt: the check gives up and refuses. */
 static void endless_reloads_refuse(void **state)
 {
     (void)state;
-    assert_int_equal(xp_auth_configure("u", "fake$pw"), 0);
+    assert_int_equal(xp_auth_configure_user("u", "fake$pw"), 0);
     during_crypt = reload_every_time;
     assert_int_equal(xp_auth_check("u", "pw"), 0);
     during_crypt = NULL;
@@ -199,7 +199,7 @@ static void endless_reloads_refuse(void **state)
 static void turning_auth_off_lets_everyone_in(void **state)
 {
     (void)state;
-    assert_int_equal(xp_auth_configure("u", "fake$pw"), 0);
+    assert_int_equal(xp_auth_configure_user("u", "fake$pw"), 0);
     assert_int_equal(xp_auth_check("u", "wrong"), 0);
     xp_auth_free();
     assert_false(xp_auth_enabled());
