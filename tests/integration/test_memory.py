@@ -57,8 +57,8 @@ class MemoryTest(xptest.Test):
                        check=True, capture_output=True)
         h = subprocess.run(["htpasswd", "-nbBC", "10", "prometheus", PASSWORD], capture_output=True, text=True,
                            check=True).stdout.strip().split(":", 1)[1]
-        web = tmp.file("vg-web.ini", "[web]\ntls_cert_file = %s\ntls_key_file = %s\nbasic_auth_user = prometheus\n"
-                                     "basic_auth_password_hash = %s\n" % (cert, key, h))
+        web = tmp.file("vg-web.yml", "tls_server_config:\n  cert_file: %s\n  key_file: %s\n"
+                                     "basic_auth_users:\n  prometheus: %s\n" % (cert, key, h))
         cfg = (dep("a", ok, interval="300ms", timeout="200ms") +
                dep("b", bad, interval="300ms", timeout="200ms", failure_threshold=2, recovery_timeout="500ms") +
                "[feature.f]\nmin_level = degraded\nrequires = a, b\n")

@@ -22,6 +22,22 @@ def self_signed(tmp, name="cert"):
     return cert, key
 
 
+def web_yaml(cert=None, key=None, users=None, client_auth=None, client_ca=None, headers=None, extra=""):
+    """An exporter-toolkit web config file's text (--web.config.file)."""
+    out = ""
+    if cert:
+        out += "tls_server_config:\n  cert_file: %s\n  key_file: %s\n" % (cert, key)
+        if client_auth:
+            out += "  client_auth_type: %s\n" % client_auth
+        if client_ca:
+            out += "  client_ca_file: %s\n" % client_ca
+    if headers:
+        out += "http_server_config:\n  headers:\n" + "".join('    %s: "%s"\n' % kv for kv in headers.items())
+    if users:
+        out += "basic_auth_users:\n" + "".join("  %s: %s\n" % kv for kv in users.items())
+    return out + extra
+
+
 def bcrypt_hash(user, password, cost=10):
     r = subprocess.run(["htpasswd", "-nbBC", str(cost), user, password], capture_output=True, text=True, check=True)
     return r.stdout.strip().split(":", 1)[1]
