@@ -20,7 +20,8 @@
 /* The TLS settings as written, with the node of each for error lines. */
 typedef struct tls_seen {
     const char *cert, *key, *ca, *auth, *min, *max;
-    yaml_node_t *cert_n, *key_n, *ca_n, *auth_n, *min_n, *max_n, *section;
+    yaml_node_t *cert_n, *key_n, *ca_n, *auth_n, *min_n, *max_n;
+    yaml_node_t *section, *section_key; /* the mapping, and its key "tls_server_config" */
 } tls_seen;
 
 typedef struct wctx {
@@ -28,6 +29,7 @@ typedef struct wctx {
     char *dir;       /* relative files are read from here, as the toolkit does */
     xp_web_cfg w;    /* what the file sets, built aside */
     tls_seen tls;    /* tls_server_config as written */
+    yaml_node_t *key; /* the key whose value is being applied */
     char *err;       /* the first error, without FILE:LINE */
     int err_line;    /* 0: none applies */
 } wctx;
@@ -118,6 +120,7 @@ static int section(wctx *c, const char *where, yaml_document_t *doc, yaml_node_t
         if (!f->apply)
             return fail(c, k, "%s%s%s is an exporter-toolkit key this exporter does not support: %s",
                         where ? where : "", where ? "." : "", name, f->why);
+        c->key = k;
         if (f->apply(c, name, doc, v) != 0)
             return -1;
     }
@@ -162,6 +165,7 @@ static const field tls_fields[] = {
 static int tls_section(wctx *c, const char *name, yaml_document_t *doc, yaml_node_t *v)
 {
     c->tls.section = v;
+    c->tls.section_key = c->key;
     return section(c, name, doc, v, tls_fields);
 }
 
@@ -310,9 +314,12 @@ static int tls_finish(wctx *c)
         return 0;
     if (!tls.cert || !*tls.cert || !tls.key || !*tls.key) {
         const char *missing = !tls.cert || !*tls.cert ? "cert_file" : "key_file";
-        yaml_node_t *at = !tls.cert ? tls.section : !*tls.cert ? tls.cert_n : !tls.key ? tls.section : tls.key_n;
+        yaml_node_t *at = !tls.cert   ? tls.section_key
+                          : !*tls.cert ? tls.cert_n
+                          : !tls.key   ? tls.section_key
+                                       : tls.key_n;
         return fail(c, at, "tls_server_config needs %s%s", missing,
-                    at == tls.section ? "" : " (it is empty)");
+                    at == tls.section_key ? "" : " (it is empty)");
     }
     w->tls_client_auth = XP_CLIENT_AUTH_NONE;
     if (tls.auth && *tls.auth) {

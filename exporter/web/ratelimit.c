@@ -80,7 +80,7 @@ static uint64_t hash(uint64_t key, const unsigned char *a, size_t len)
 /* The tokens e holds at now. */
 static double tokens_at(const xp_ratelimit *rl, const entry *e, double now)
 {
-    double t = e->tokens + (now - e->at) * rl->burst / rl->period;
+    double t = e->tokens + (now > e->at ? now - e->at : 0) * rl->burst / rl->period;
     return t > rl->burst ? rl->burst : t;
 }
 

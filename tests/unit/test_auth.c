@@ -1,6 +1,7 @@
-/* Basic auth (exporter/web/auth.c): real bcrypt hashes at low cost, then a fake hash function
+/* Credentials (exporter/web/auth.c): real bcrypt hashes at low cost, then a fake hash function
  * and a fake clock for the cache: what is cached, for how long, and what a reload in the
- * middle of a check does (issue 10, fault 2: a rotated password kept working for 60 s). */
+ * middle of a check does (issue 10, fault 2: a rotated password kept working for 60 s);
+ * several users and an API key; the lookup (cache) and verify (bcrypt) halves. */
 #include <crypt.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -207,6 +208,72 @@ static void turning_auth_off_lets_everyone_in(void **state)
     assert_int_equal(crypt_calls, 1); /* no hash computed without credentials to check */
 }
 
+static void several_users_and_a_key(void **state)
+{
+    (void)state;
+    xp_web_user users[] = {{"alice", "fake$pa"}, {"bob", "fake$pb"}};
+    assert_int_equal(xp_auth_configure(users, 2, "fake$key"), 0);
+    assert_true(xp_auth_enabled());
+    assert_int_equal(xp_auth_check("alice", "pa"), 1);
+    assert_int_equal(xp_auth_check("bob", "pb"), 1);
+    assert_int_equal(xp_auth_check("alice", "pb"), 0); /* another user's password */
+    assert_int_equal(xp_auth_check("bob", "pa"), 0);
+    assert_int_equal(xp_auth_check_key("key"), 1);
+    assert_int_equal(xp_auth_check_key("pa"), 0);
+    assert_int_equal(xp_auth_check("key", "key"), 0); /* the key is not a user */
+    int before = crypt_calls;
+    assert_int_equal(xp_auth_check("carol", "pa"), 0); /* unknown: hashed all the same */
+    assert_int_equal(crypt_calls, before + 1);
+}
+
+/* A credential of a kind nobody configured is refused without a hash. */
+static void a_kind_not_configured_costs_nothing(void **state)
+{
+    (void)state;
+    assert_int_equal(xp_auth_configure_user("u", "fake$pw"), 0);
+    assert_int_equal(xp_auth_check_key("pw"), 0);
+    assert_int_equal(crypt_calls, 0);
+    assert_int_equal(xp_auth_configure(NULL, 0, "fake$key"), 0);
+    assert_true(xp_auth_enabled());
+    assert_int_equal(xp_auth_check("u", "pw"), 0);
+    assert_int_equal(crypt_calls, 0);
+    assert_int_equal(xp_auth_check_key("key"), 1);
+    assert_int_equal(crypt_calls, 1);
+}
+
+/* The split the HTTP side uses: lookup answers from the cache, verify hashes. */
+static void lookup_then_verify(void **state)
+{
+    (void)state;
+    assert_int_equal(xp_auth_configure_user("u", "fake$pw"), 0);
+    xp_cred good, bad, none, key;
+    assert_int_equal(xp_cred_basic(&good, "u", "pw"), 0);
+    assert_int_equal(xp_cred_basic(&bad, "u", "nope"), 0);
+    assert_int_equal(xp_cred_key(&key, "u:pw"), 0); /* a key that reads like the credential */
+    memset(&none, 0, sizeof(none));
+    assert_int_equal(xp_auth_lookup(&good), 0);
+    assert_int_equal(xp_auth_lookup(&none), -1);
+    assert_int_equal(crypt_calls, 0); /* lookups never hash */
+    assert_int_equal(xp_auth_verify(&good), 1);
+    assert_int_equal(crypt_calls, 1);
+    assert_int_equal(xp_auth_lookup(&good), 1);
+    assert_int_equal(xp_auth_lookup(&bad), 0);
+    assert_int_equal(xp_auth_verify(&bad), 0);
+    assert_int_equal(xp_auth_lookup(&bad), 0); /* failures are not cached */
+    assert_int_equal(xp_auth_lookup(&key), -1); /* no key configured; the cache keeps kinds apart */
+    assert_int_equal(xp_auth_configure(&(xp_web_user){"u", "fake$pw"}, 1, "fake$other"), 0);
+    assert_int_equal(xp_auth_verify(&good), 1);
+    assert_int_equal(xp_auth_lookup(&key), 0);
+    assert_int_equal(xp_auth_verify(&key), 0);
+    char big[600];
+    memset(big, 'k', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    assert_int_equal(xp_cred_key(&key, big), -1);
+    assert_int_equal(xp_cred_basic(&good, "u", big), -1);
+    xp_cred_wipe(&good);
+    assert_int_equal(good.len, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -218,6 +285,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(reload_during_a_check_of_the_new_password, use_fake, use_real),
         cmocka_unit_test_setup_teardown(endless_reloads_refuse, use_fake, use_real),
         cmocka_unit_test_setup_teardown(turning_auth_off_lets_everyone_in, use_fake, use_real),
+        cmocka_unit_test_setup_teardown(several_users_and_a_key, use_fake, use_real),
+        cmocka_unit_test_setup_teardown(a_kind_not_configured_costs_nothing, use_fake, use_real),
+        cmocka_unit_test_setup_teardown(lookup_then_verify, use_fake, use_real),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
