@@ -134,12 +134,13 @@ static xp_header_set *headers_of(const xp_web_cfg *w, char *err, size_t errlen)
     return xp_headers_build(tls_on, kv, n, err, errlen);
 }
 
-int xp_http_configure(const xp_web_cfg *w, char *err, size_t errlen)
+/* certs: load the TLS files again (not at start: xp_certs_start just did). */
+static int configure(const xp_web_cfg *w, int certs, char *err, size_t errlen)
 {
     xp_header_set *set = headers_of(w, err, errlen);
     if (!set)
         return -1;
-    if (tls_on && w->tls_cert_file && xp_certs_configure(w, err, errlen) != 0) {
+    if (certs && tls_on && w->tls_cert_file && xp_certs_configure(w, err, errlen) != 0) {
         xp_headers_free(set);
         return -1;
     }
@@ -155,6 +156,11 @@ int xp_http_configure(const xp_web_cfg *w, char *err, size_t errlen)
                       : "TLS takes effect only at restart",
                NULL);
     return 0;
+}
+
+int xp_http_configure(const xp_web_cfg *w, char *err, size_t errlen)
+{
+    return configure(w, 1, err, errlen);
 }
 
 int xp_http_start(const xp_http_opts *o, xp_http_reload_fn reload, char *err, size_t errlen)
@@ -178,7 +184,7 @@ int xp_http_start(const xp_http_opts *o, xp_http_reload_fn reload, char *err, si
         snprintf(err, errlen, "cannot start the bcrypt threads");
         return -1;
     }
-    if (xp_http_configure(w, err, errlen) != 0)
+    if (configure(w, 0, err, errlen) != 0)
         return -1;
     if (xp_handler_init(reload, o->enable_lifecycle) != 0) {
         snprintf(err, errlen, "out of memory");

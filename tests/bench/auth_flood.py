@@ -2,12 +2,12 @@
 """How much a flood of wrong passwords delays an authenticated scrape (issue 11 item 5).
 
     tests/bench/auth_flood.py [--binary B] [--before B0] [--rounds 3] [--seconds 8]
-                              [--attackers 8] [--rate-limit N/PERIOD]
+                              [--attackers 8] [--rate-limit N/PERIOD] [--scrape-interval 0.05]
 
 Starts the exporter (basic auth, bcrypt cost 10, one dependency on a closed port: probes fail
 fast and do not matter) and, in separate processes so no client waits on another's lock:
 - a scraper on 127.0.0.1 asking GET /metrics with the right password on one kept-alive
-  connection, 20 times a second, recording each answer's latency;
+  connection, 20 times a second (--scrape-interval), recording each answer's latency;
 - attackers, each on its own address 127.0.0.10+i with a kept-alive connection, sending wrong
   passwords as fast as they are answered.
 Each round measures the scraper alone, then with the flood, for every binary given (--before:
@@ -36,7 +36,7 @@ def basic(pw):
     return {"Authorization": "Basic " + base64.b64encode(("%s:%s" % (USER, pw)).encode()).decode()}
 
 
-def scraper(port, seconds):
+def scraper(port, seconds, every):
     """Child: prints one JSON line {"lat": [...], "codes": {...}}."""
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     lat, codes = [], {}
@@ -54,7 +54,7 @@ def scraper(port, seconds):
             c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         lat.append(time.monotonic() - t0)
         codes[str(code)] = codes.get(str(code), 0) + 1
-        time.sleep(max(0, 0.05 - (time.monotonic() - t0)))
+        time.sleep(max(0, every - (time.monotonic() - t0)))
     print(json.dumps({"lat": lat, "codes": codes}), flush=True)
 
 
@@ -127,7 +127,7 @@ def start_exporter(binary, work, hash_, rate):
     return p, port
 
 
-def phase(port, seconds, attackers, work):
+def phase(port, seconds, attackers, every, work):
     """The scraper's latencies and codes, with `attackers` flooding meanwhile."""
     me = [sys.executable, os.path.abspath(__file__)]
     kids, outs = [], []
@@ -138,7 +138,8 @@ def phase(port, seconds, attackers, work):
                                      start_new_session=True))
     if attackers:
         time.sleep(1)  # the flood is on before the scraper starts
-    sc = subprocess.run(me + ["--scraper", str(port), str(seconds)], capture_output=True, text=True, check=True)
+    sc = subprocess.run(me + ["--scraper", str(port), str(seconds), str(every)], capture_output=True, text=True,
+                        check=True)
     for k in kids:
         k.terminate()
     flood = {}
@@ -160,11 +161,12 @@ def main():
     ap.add_argument("--seconds", type=float, default=8)
     ap.add_argument("--attackers", type=int, default=8)
     ap.add_argument("--rate-limit", default="", help="rate_limit = this in [web] (the new build only)")
-    ap.add_argument("--scraper", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--scrape-interval", type=float, default=0.05, help="seconds between two scrapes")
+    ap.add_argument("--scraper", nargs=3, help=argparse.SUPPRESS)
     ap.add_argument("--attacker", nargs=3, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.scraper:
-        return scraper(int(a.scraper[0]), float(a.scraper[1]))
+        return scraper(int(a.scraper[0]), float(a.scraper[1]), float(a.scraper[2]))
     if a.attacker:
         return attacker(int(a.attacker[0]), a.attacker[1], a.attacker[2])
 
@@ -178,7 +180,7 @@ def main():
             p, port = start_exporter(binary, work, hash_, a.rate_limit if name == "after" else "")
             try:
                 for ph, n in (("alone", 0), ("flood", a.attackers)):
-                    r = phase(port, a.seconds, n, work)
+                    r = phase(port, a.seconds, n, a.scrape_interval, work)
                     acc = results[(name, ph)]
                     acc["lat"] += r["lat"]
                     for k in ("codes", "flood"):
@@ -192,8 +194,8 @@ def main():
                 p.wait(10)
     with open("/proc/loadavg") as f:
         load = f.read().split()[:3]
-    print("\n%d rounds of %g s per phase, %d attackers (wrong passwords, cost-10 bcrypt), load average %s%s\n"
-          % (a.rounds, a.seconds, a.attackers, " ".join(load),
+    print("\n%d rounds of %g s per phase, %d attackers (wrong passwords, cost-10 bcrypt), a scrape every %g s, "
+          "load average %s%s\n" % (a.rounds, a.seconds, a.attackers, a.scrape_interval, " ".join(load),
              ", rate_limit = %s (after)" % a.rate_limit if a.rate_limit else ""))
     print("| build | phase | scrapes | p50 ms | p99 ms | max ms | scrape answers | flood answers |")
     print("|---|---|---|---|---|---|---|---|")
