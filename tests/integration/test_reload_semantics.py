@@ -73,7 +73,8 @@ class ReloadSemantics(xptest.Test):
         rd.stop()  # a real server, stopped: connection refused from now on
         rd.cleanup()
         values = {"address": address, "pw": self.tmp.file("pw", "reload-pw-1\n")}
-        ex = xptest.Exporter(self.tmp, ORIGINAL.format(**values), name="reload")
+        ex = xptest.Exporter(self.tmp, ORIGINAL.format(**values), name="reload",
+                             extra_args=["--web.enable-lifecycle"])
         # Long enough OPEN that a fresh breaker could not have counted as many rejections.
         wait_until(lambda: state_of(ex.metrics()) == "open" and counts(ex.metrics())["rejected"] >= 15,
                    20, what="the breaker OPEN on the stopped redis")
