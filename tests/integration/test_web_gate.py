@@ -119,14 +119,14 @@ class WebGateTest(xptest.Test):
             e.stop()
 
     def test_rate_limit(self):
-        e = self.start("rate_limit = 5/10s\nbasic_auth_user = %s\nbasic_auth_password_hash = %s\n" % (USER, self.hash))
+        e = self.start("rate_limit = 5/60s\nbasic_auth_user = %s\nbasic_auth_password_hash = %s\n" % (USER, self.hash))
         try:
             good, bad = xpweb.basic(USER, PASSWORD), xpweb.basic(USER, "wrong")
             for _ in range(5):
                 assert get(e.port, headers=good)[0] == 200
             st, h, body = get(e.port, headers=good)
             assert st == 429 and body == b"429 too many requests\n", (st, body)
-            assert 1 <= int(h["retry-after"]) <= 10, h
+            assert 1 <= int(h["retry-after"]) <= 12, h  # a token every 12 s
             # Checked before credentials: a client over its limit learns nothing more.
             assert get(e.port)[0] == 429
             assert get(e.port, headers=bad)[0] == 429
@@ -140,8 +140,7 @@ class WebGateTest(xptest.Test):
             for _ in range(5):
                 assert get(e.port, source="127.0.0.3", headers=bad)[0] == 401
             assert get(e.port, source="127.0.0.3", headers=good)[0] == 429
-            # Tokens come back: one every 2 s.
-            wait_until(lambda: get(e.port, headers=good)[0] == 200, 5, interval=0.5, what="a token back")
+            # (Tokens coming back with time: tests/unit/test_ratelimit.c, with a fake clock.)
             # The answers are counted.
             text = get(e.port, source="127.0.0.4", headers=good)[2].decode()
             m = re.search(r'resilience_exporter_http_requests_total\{handler="/metrics",code="429"\} (\d+)', text)

@@ -298,6 +298,23 @@ class WebToolkitTest(xptest.Test):
         finally:
             e.stop()
 
+    def test_rotation_of_the_main_configs_tls_files(self):
+        """[web] tls_cert_file and tls_key_file (no web config file) rotate the same way."""
+        cert, key = self.ca.issue("ini-1")
+        live_cert, live_key = self.tmp.file("ini.crt", open(cert).read()), self.tmp.file("ini.key", open(key).read())
+        e = xptest.Exporter(self.tmp, "[web]\ntls_cert_file = %s\ntls_key_file = %s\n" % (live_cert, live_key)
+                            + dep(self.script), binary=xptest.FAKE_BINARY)
+        try:
+            new_cert, new_key = self.ca.issue("ini-2")
+
+            def replace():
+                self.tmp.file("ini.key", open(new_key).read())
+                self.tmp.file("ini.crt", open(new_cert).read())
+            self.rotate_under_load(e, replace, xpweb.file_fingerprint(new_cert), "[web] files replaced")
+            assert "tls_key_file: the key" in e.logs() or "cannot be loaded" not in e.logs()
+        finally:
+            e.stop()
+
     def test_rotation_by_reload_to_new_files(self):
         e = self.start(TLS, args=["--web.enable-lifecycle"])
         try:
