@@ -26,12 +26,12 @@ typedef struct tls_seen {
 
 typedef struct wctx {
     const char *path;
-    char *dir;       /* relative files are read from here, as the toolkit does */
-    xp_web_cfg w;    /* what the file sets, built aside */
-    tls_seen tls;    /* tls_server_config as written */
+    char *dir;        /* relative files are read from here, as the toolkit does */
+    xp_web_cfg w;     /* what the file sets, built aside */
+    tls_seen tls;     /* tls_server_config as written */
     yaml_node_t *key; /* the key whose value is being applied */
-    char *err;       /* the first error, without FILE:LINE */
-    int err_line;    /* 0: none applies */
+    char *err;        /* the first error, without FILE:LINE */
+    int err_line;     /* 0: none applies */
 } wctx;
 
 /* One key a section may hold. apply NULL: a toolkit key this exporter does not support;
@@ -100,7 +100,8 @@ static int section(wctx *c, const char *where, yaml_document_t *doc, yaml_node_t
             return -1;
         for (yaml_node_pair_t *q = m->data.mapping.pairs.start; q < p; q++) {
             yaml_node_t *k2 = yaml_document_get_node(doc, q->key);
-            if (k2->type == YAML_SCALAR_NODE && strcmp((const char *)k2->data.scalar.value, name) == 0)
+            if (k2->type == YAML_SCALAR_NODE &&
+                strcmp((const char *)k2->data.scalar.value, name) == 0)
                 return fail(c, k, "duplicate key \"%.64s\" (first on line %zu)", name,
                             k2->start_mark.line + 1);
         }
@@ -118,7 +119,8 @@ static int section(wctx *c, const char *where, yaml_document_t *doc, yaml_node_t
                         where ? "in " : "at the top level", where ? where : "", known);
         }
         if (!f->apply)
-            return fail(c, k, "%s%s%s is an exporter-toolkit key this exporter does not support: %s",
+            return fail(c, k,
+                        "%s%s%s is an exporter-toolkit key this exporter does not support: %s",
                         where ? where : "", where ? "." : "", name, f->why);
         c->key = k;
         if (f->apply(c, name, doc, v) != 0)
@@ -129,7 +131,7 @@ static int section(wctx *c, const char *where, yaml_document_t *doc, yaml_node_t
 
 static int tls_field(wctx *c, const char *name, yaml_document_t *doc, yaml_node_t *v)
 {
-    static const char *const names[] = {"cert_file",   "key_file",    "client_ca_file",
+    static const char *const names[] = {"cert_file",        "key_file",    "client_ca_file",
                                         "client_auth_type", "min_version", "max_version"};
     tls_seen *t = &c->tls;
     const char **slot[] = {&t->cert, &t->key, &t->ca, &t->auth, &t->min, &t->max};
@@ -199,7 +201,8 @@ static int headers_field(wctx *c, const char *name, yaml_document_t *doc, yaml_n
     if (!(c->w.headers = calloc(n ? n : 1, sizeof(*c->w.headers))))
         return fail(c, m, "out of memory");
     for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = yaml_document_get_node(doc, p->key), *v = yaml_document_get_node(doc, p->value);
+        yaml_node_t *k = yaml_document_get_node(doc, p->key),
+                    *v = yaml_document_get_node(doc, p->value);
         const char *hn = scalar(c, "a header name", k), *hv = hn ? scalar(c, hn, v) : NULL;
         if (!hv)
             return -1;
@@ -218,8 +221,7 @@ static int headers_field(wctx *c, const char *name, yaml_document_t *doc, yaml_n
                 return fail(c, k, "duplicate header \"%s\" in http_server_config.headers", hn);
         if (!header_value_ok(toolkit_headers[i].values, hv))
             return fail(c, v, "http_server_config.headers: %s must be %s, not \"%.64s\"", hn,
-                        strcmp(hn, "X-Frame-Options") == 0 ? "deny or sameorigin" : "nosniff",
-                        hv);
+                        strcmp(hn, "X-Frame-Options") == 0 ? "deny or sameorigin" : "nosniff", hv);
         for (const char *q = hv; *q; q++)
             if (((unsigned char)*q < 0x20 && *q != '\t') || *q == 0x7f)
                 return fail(c, v, "http_server_config.headers: %s has a control character", hn);
@@ -252,7 +254,8 @@ static int users_section(wctx *c, const char *name, yaml_document_t *doc, yaml_n
     if (!(c->w.users = calloc(n ? n : 1, sizeof(*c->w.users))))
         return fail(c, m, "out of memory");
     for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = yaml_document_get_node(doc, p->key), *v = yaml_document_get_node(doc, p->value);
+        yaml_node_t *k = yaml_document_get_node(doc, p->key),
+                    *v = yaml_document_get_node(doc, p->value);
         const char *user = scalar(c, "a user name", k);
         if (!user)
             return -1;
@@ -301,8 +304,11 @@ static int word_index(const char *const *words, const char *v)
 /* The TLS settings seen: the rules across keys, then the files loaded as the server will. */
 static int tls_finish(wctx *c)
 {
-    static const char *const auths[] = {"NoClientCert", "RequestClientCert", "RequireAnyClientCert",
-                                        "VerifyClientCertIfGiven", "RequireAndVerifyClientCert",
+    static const char *const auths[] = {"NoClientCert",
+                                        "RequestClientCert",
+                                        "RequireAnyClientCert",
+                                        "VerifyClientCertIfGiven",
+                                        "RequireAndVerifyClientCert",
                                         NULL};
     static const char *const versions[] = {"TLS10", "TLS11", "TLS12", "TLS13", NULL};
     static const char *const pair_names[2] = {"cert_file", "key_file"};
@@ -314,7 +320,7 @@ static int tls_finish(wctx *c)
         return 0;
     if (!tls.cert || !*tls.cert || !tls.key || !*tls.key) {
         const char *missing = !tls.cert || !*tls.cert ? "cert_file" : "key_file";
-        yaml_node_t *at = !tls.cert   ? tls.section_key
+        yaml_node_t *at = !tls.cert    ? tls.section_key
                           : !*tls.cert ? tls.cert_n
                           : !tls.key   ? tls.section_key
                                        : tls.key_n;
@@ -325,7 +331,7 @@ static int tls_finish(wctx *c)
     if (tls.auth && *tls.auth) {
         /* "RequireClientCert": the toolkit's old name, still accepted there. */
         int a = strcmp(tls.auth, "RequireClientCert") == 0 ? XP_CLIENT_AUTH_REQUIRE_ANY
-                                                            : word_index(auths, tls.auth);
+                                                           : word_index(auths, tls.auth);
         if (a < 0)
             return fail(c, tls.auth_n,
                         "client_auth_type must be NoClientCert, RequestClientCert, "
@@ -412,7 +418,9 @@ int xp_config_load_web(xp_config *cfg, const char *path, char *err, size_t errle
         return -1;
     }
     const char *slash = strrchr(path, '/');
-    c.dir = !slash ? strdup(".") : slash == path ? strdup("/") : strndup(path, (size_t)(slash - path));
+    c.dir = !slash          ? strdup(".")
+            : slash == path ? strdup("/")
+                            : strndup(path, (size_t)(slash - path));
     c.w.tls_min_version = XP_TLS12;
     c.w.tls_max_version = XP_TLS13;
     int rc = c.dir ? web_parse(&c, text, len) : fail(&c, NULL, "out of memory");

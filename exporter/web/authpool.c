@@ -18,9 +18,9 @@ struct xp_authjob {
     struct MHD_Connection *conn;
     xp_cred cred;
     /* Guarded by mu: */
-    int refs;    /* the connection's and the pool's */
-    int resumed; /* the connection was resumed: its verdict is final */
-    int looked;  /* the handler has read the verdict */
+    int refs;         /* the connection's and the pool's */
+    int resumed;      /* the connection was resumed: its verdict is final */
+    int looked;       /* the handler has read the verdict */
     xp_authjob *next; /* in the queue, or in the list of running jobs */
 };
 

@@ -33,7 +33,7 @@ typedef struct state {
     gnutls_priority_t prio;
     char prio_text[96];
     int client_auth, min_version, max_version;
-    int from_web_file; /* names the keys of the web config file in messages */
+    int from_web_file;    /* names the keys of the web config file in messages */
     char *files[N_FILES]; /* the client CA: NULL when none is named */
     file_sig sigs[N_FILES];
 } state;
@@ -191,8 +191,10 @@ void xp_certs_check_files(void)
         /* Logged once per state of the files: a half-written pair is retried when it moves. */
         memcpy(failed, now, sizeof(failed));
         have_failed = 1;
-        xp_log(XP_LOG_WARN, NULL, "TLS files changed but cannot be loaded; serving the previous "
-               "certificate", "error", err, NULL);
+        xp_log(XP_LOG_WARN, NULL,
+               "TLS files changed but cannot be loaded; serving the previous "
+               "certificate",
+               "error", err, NULL);
         goto out;
     }
     have_failed = 0;
@@ -306,7 +308,8 @@ static int verify_peer(gnutls_session_t session)
         }
     }
     /* A certificate meant for TLS clients (or for any use), signed by a trusted CA. */
-    gnutls_typed_vdata_st purpose = {GNUTLS_DT_KEY_PURPOSE_OID, (void *)GNUTLS_KP_TLS_WWW_CLIENT, 0};
+    gnutls_typed_vdata_st purpose = {GNUTLS_DT_KEY_PURPOSE_OID, (void *)GNUTLS_KP_TLS_WWW_CLIENT,
+                                     0};
     if (gnutls_x509_trust_list_verify_crt2(s->trust, chain, got, &purpose, 1, 0, &status, NULL) ==
             0 &&
         status == 0)
@@ -335,7 +338,8 @@ void xp_certs_notify(void *cls, struct MHD_Connection *c, void **socket_context,
     /* Accepted, handshake not begun: this connection's versions and client policy. */
     state *s = acquire();
     *socket_context = s;
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
     gnutls_session_t session = ci ? ci->tls_session : NULL;
     if (!s || !session)
         return;
@@ -354,7 +358,8 @@ void xp_certs_notify(void *cls, struct MHD_Connection *c, void **socket_context,
 
 int xp_certs_retrieve(gnutls_session_t session, const gnutls_datum_t *req_ca_rdn, int nreqs,
                       const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
-                      gnutls_pcert_st **pcert, unsigned int *pcert_length, gnutls_privkey_t *privkey)
+                      gnutls_pcert_st **pcert, unsigned int *pcert_length,
+                      gnutls_privkey_t *privkey)
 {
     /* The connection's own state holds the pair until the connection closes: GnuTLS keeps
      * these pointers for the session and frees nothing of them. */

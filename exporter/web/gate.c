@@ -61,7 +61,8 @@ void xp_gate_free(void)
 /* The TCP peer's address as bytes (4 for IPv4, an IPv4-mapped IPv6 address included). */
 static size_t peer_of(struct MHD_Connection *c, unsigned char out[16])
 {
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     const struct sockaddr *sa = ci ? ci->client_addr : NULL;
     if (sa && sa->sa_family == AF_INET) {
         memcpy(out, &((const struct sockaddr_in *)sa)->sin_addr, 4);
@@ -84,7 +85,8 @@ static size_t peer_of(struct MHD_Connection *c, unsigned char out[16])
 static void presented(struct MHD_Connection *c, xp_cred *cred)
 {
     memset(cred, 0, offsetof(xp_cred, text));
-    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *auth =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (auth && strncasecmp(auth, "Basic ", 6) == 0) {
         char *pass = NULL, *user = MHD_basic_auth_get_username_password(c, &pass);
         if (user && pass && xp_cred_basic(cred, user, pass) != 0)
