@@ -141,10 +141,15 @@ class WebGateTest(xptest.Test):
                 assert get(e.port, source="127.0.0.3", headers=bad)[0] == 401
             assert get(e.port, source="127.0.0.3", headers=good)[0] == 429
             # (Tokens coming back with time: tests/unit/test_ratelimit.c, with a fake clock.)
-            # The answers are counted.
-            text = get(e.port, source="127.0.0.4", headers=good)[2].decode()
-            m = re.search(r'resilience_exporter_http_requests_total\{handler="/metrics",code="429"\} (\d+)', text)
-            assert m and int(m.group(1)) >= 4, text[-2000:]
+            # The answers are counted (the page is rendered at most once a second: polled, each
+            # time from a fresh address).
+            sources = iter("127.0.1.%d" % i for i in range(1, 200))
+
+            def counted():
+                text = get(e.port, source=next(sources), headers=good)[2].decode()
+                m = re.search(r'resilience_exporter_http_requests_total\{handler="/metrics",code="429"\} (\d+)', text)
+                return m and int(m.group(1)) >= 4
+            wait_until(counted, 5, interval=0.2, what="the 429s counted")
             # A reload without rate_limit lifts it.
             with open(e.config_path, "w") as f:
                 f.write("[web]\nbasic_auth_user = %s\nbasic_auth_password_hash = %s\n" % (USER, self.hash) + dep(self.script))

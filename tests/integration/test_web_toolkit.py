@@ -427,7 +427,7 @@ class WebToolkitTest(xptest.Test):
 
     def test_same_verdict_as_node_exporter(self):
         """The files that use only the keys supported here get the same verdict from the real
-        node_exporter (Debian's 1.5.0, exporter-toolkit 0.8) and from this exporter."""
+        node_exporter (Debian's 1.5.0) and from this exporter."""
         if not os.access(NODE_EXPORTER, os.X_OK):
             xptest.log("skipped: no %s" % NODE_EXPORTER)
             return
