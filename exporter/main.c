@@ -23,8 +23,7 @@
 
 static xp_cli cli;
 static pthread_mutex_t reload_mu = PTHREAD_MUTEX_INITIALIZER;
-static char listen_address[256];
-static char tls_files[1024]; /* to notice a reload that changes what needs a restart */
+static char listen_address[256]; /* to notice a reload that changes what needs a restart */
 
 /* Loads the config the way the flags say: the named file, else the default path, else the
  * built-in defaults; then applies --web.config.file and the flag overrides. */
@@ -39,9 +38,16 @@ static xp_config *load_config(char *err, size_t errlen)
         cfg = xp_config_load_builtin(err, errlen);
     if (!cfg)
         return NULL;
-    if (cli.web_config_file && xp_config_load_web(cfg, cli.web_config_file, err, errlen) != 0) {
-        xp_config_free(cfg);
-        return NULL;
+    if (cli.web_config_file) {
+        int replaced = cfg->web.tls_cert_file || cfg->web.basic_auth_user;
+        if (xp_config_load_web(cfg, cli.web_config_file, err, errlen) != 0) {
+            xp_config_free(cfg);
+            return NULL;
+        }
+        if (replaced)
+            xp_log(XP_LOG_WARN, NULL,
+                   "--web.config.file replaces the TLS and basic auth keys of [web]", "config",
+                   cfg->path, "web_config", cli.web_config_file, NULL);
     }
     char *over[2] = {NULL, NULL};
     if (cli.listen_address && !(over[0] = strdup(cli.listen_address)))
@@ -73,25 +79,14 @@ oom:
     return NULL;
 }
 
-static void describe_tls(const xp_config *cfg, char *buf, size_t len)
-{
-    snprintf(buf, len, "%s|%s", cfg->web.tls_cert_file ? cfg->web.tls_cert_file : "",
-             cfg->web.tls_key_file ? cfg->web.tls_key_file : "");
-}
-
-/* SIGHUP and POST /-/reload. A config that fails keeps the running one. */
+/* SIGHUP and POST /-/reload. A config that fails keeps the running one: so does one whose
+ * TLS files, headers or credentials the web side cannot take. */
 static int reload(char *err, size_t errlen)
 {
     pthread_mutex_lock(&reload_mu);
     xp_config *cfg = load_config(err, errlen);
-    if (!cfg) {
+    if (!cfg || xp_http_configure(&cfg->web, err, errlen) != 0) {
         xp_log(XP_LOG_ERROR, NULL, "reload failed, keeping the running config", "error", err, NULL);
-        xp_runtime_reload_result(0);
-        pthread_mutex_unlock(&reload_mu);
-        return -1;
-    }
-    if (xp_auth_configure(cfg->web.basic_auth_user, cfg->web.basic_auth_password_hash) != 0) {
-        snprintf(err, errlen, "out of memory");
         xp_config_free(cfg);
         xp_runtime_reload_result(0);
         pthread_mutex_unlock(&reload_mu);
@@ -99,10 +94,8 @@ static int reload(char *err, size_t errlen)
     }
     xp_log_setup(cfg->log_level, cfg->log_format);
     xp_http_set_telemetry_path(cfg->telemetry_path);
-    char tls[sizeof(tls_files)];
-    describe_tls(cfg, tls, sizeof(tls));
-    if (strcmp(cfg->listen_address, listen_address) != 0 || strcmp(tls, tls_files) != 0)
-        xp_log(XP_LOG_WARN, NULL, "listen address and TLS files take effect only at restart", NULL);
+    if (strcmp(cfg->listen_address, listen_address) != 0)
+        xp_log(XP_LOG_WARN, NULL, "the listen address takes effect only at restart", NULL);
     xp_runtime_swap(cfg);
     xp_runtime_reload_result(1);
     pthread_mutex_unlock(&reload_mu);
@@ -201,28 +194,23 @@ int main(int argc, char **argv)
         return 1;
     }
     snprintf(listen_address, sizeof(listen_address), "%s", cfg->listen_address);
-    describe_tls(cfg, tls_files, sizeof(tls_files));
-    if (xp_auth_configure(cfg->web.basic_auth_user, cfg->web.basic_auth_password_hash) != 0) {
-        xp_log(XP_LOG_ERROR, NULL, "out of memory", NULL);
-        return 1;
-    }
     xp_http_opts ho = {.listen_address = cfg->listen_address,
                        .telemetry_path = cfg->telemetry_path,
-                       .max_connections = cfg->web.max_connections,
-                       .tls_cert_file = cfg->web.tls_cert_file,
-                       .tls_key_file = cfg->web.tls_key_file,
-                       .enable_lifecycle = cli.enable_lifecycle};
+                       .enable_lifecycle = cli.enable_lifecycle,
+                       .web = &cfg->web};
     if (xp_http_start(&ho, reload_and_record, err, sizeof(err)) != 0) {
         xp_log(XP_LOG_ERROR, NULL, "cannot start HTTP server", "error", err, NULL);
         xp_http_stop();
         xp_config_free(cfg);
         return 1;
     }
-    char ndeps[24];
+    char ndeps[24], nusers[24];
     snprintf(ndeps, sizeof(ndeps), "%zu", cfg->n_deps);
+    snprintf(nusers, sizeof(nusers), "%zu", cfg->web.n_users);
     xp_log(XP_LOG_INFO, NULL, "starting resilience_exporter", "version", XP_VERSION, "revision",
            XP_REVISION, "config", cfg->path, "listen_address", listen_address, "tls",
-           cfg->web.tls_cert_file ? "on" : "off", "dependencies", ndeps, NULL);
+           cfg->web.tls_cert_file ? "on" : "off", "basic_auth_users", nusers, "api_key",
+           cfg->web.api_key_hash ? "on" : "off", "dependencies", ndeps, NULL);
     if (xp_runtime_start(cfg, err, sizeof(err)) != 0) {
         xp_log(XP_LOG_ERROR, NULL, "cannot start probes", "error", err, NULL);
         xp_http_stop();

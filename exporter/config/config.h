@@ -38,12 +38,51 @@ typedef struct xp_dep_cfg {
     size_t n_secrets;
 } xp_dep_cfg;
 
+/* client_auth_type of the exporter-toolkit's web config, in the order of Go's tls.ClientAuthType. */
+typedef enum {
+    XP_CLIENT_AUTH_NONE,               /* NoClientCert (the default) */
+    XP_CLIENT_AUTH_REQUEST,            /* RequestClientCert: asked for, neither needed nor checked */
+    XP_CLIENT_AUTH_REQUIRE_ANY,        /* RequireAnyClientCert: needed, not checked */
+    XP_CLIENT_AUTH_VERIFY_IF_GIVEN,    /* VerifyClientCertIfGiven: checked when sent */
+    XP_CLIENT_AUTH_REQUIRE_AND_VERIFY, /* RequireAndVerifyClientCert: needed and checked */
+} xp_client_auth;
+
+enum { XP_TLS10, XP_TLS11, XP_TLS12, XP_TLS13 }; /* min_version, max_version */
+
+typedef struct xp_web_user {
+    char *name;
+    char *hash; /* bcrypt; secret */
+} xp_web_user;
+
+typedef struct xp_web_header {
+    char *name;
+    char *value; /* "": the header is left out (the toolkit's "unset if blank") */
+} xp_web_header;
+
+typedef struct xp_rate_limit {
+    unsigned burst; /* requests per period per client address; 0: no limit */
+    double period;  /* seconds */
+} xp_rate_limit;
+
 typedef struct xp_web_cfg {
+    /* [web] of the main config. --web.config.file replaces the TLS and basic auth keys. */
     char *tls_cert_file; /* NULL when unset */
     char *tls_key_file;
     char *basic_auth_user;
     char *basic_auth_password_hash; /* secret */
     unsigned max_connections;       /* default 512 */
+    char *api_key_hash;             /* bcrypt of the API key; secret; NULL when unset */
+    xp_rate_limit rate_limit;       /* rate_limit = N/PERIOD */
+    /* Only a --web.config.file sets these; [web] leaves the defaults. */
+    char *tls_client_ca_file;
+    int tls_client_auth;                 /* xp_client_auth */
+    int tls_min_version, tls_max_version; /* XP_TLS12 and XP_TLS13 by default */
+    /* Every basic auth user: [web]'s one, or the web config file's basic_auth_users. */
+    xp_web_user *users;
+    size_t n_users;
+    xp_web_header *headers; /* http_server_config.headers */
+    size_t n_headers;
+    char *web_config_file; /* the file the TLS and auth settings came from; NULL: [web] */
 } xp_web_cfg;
 
 typedef struct xp_config {
@@ -73,7 +112,10 @@ xp_config *xp_config_load_builtin(char *err, size_t errlen);
 /* Parses text as if it were the file `name`. unset_vars_empty: see load_builtin. */
 xp_config *xp_config_parse(const char *name, const char *text, size_t len, int unset_vars_empty,
                            char *err, size_t errlen);
-/* --web.config.file: a file holding only [web], which replaces cfg->web. 0 = ok. */
+/* --web.config.file: the exporter-toolkit web configuration (YAML). Its TLS, basic auth and
+ * header settings replace those of cfg->web (api_key_hash, rate_limit and max_connections
+ * stay). The certificate, key and client CA it names are loaded and checked. 0 = ok; else err
+ * holds "FILE:LINE: message" (never a hash, a key or a certificate) and cfg is unchanged. */
 int xp_config_load_web(xp_config *cfg, const char *path, char *err, size_t errlen);
 void xp_config_free(xp_config *cfg);
 /* One line for --config.check, e.g. "FILE: ok, 4 dependencies (...), 16 features". */

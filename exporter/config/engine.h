@@ -36,7 +36,6 @@ typedef struct xp_cfg_ctx {
     const char *file;
     char *base_dir; /* relative paths are read from here */
     int unset_vars_empty;
-    int web_only; /* --web.config.file: [web] is the only section allowed */
     xp_config *cfg;
     /* The loader's: the section being read and every header so far (for duplicates). */
     int in_section, key_seen; /* key_seen: an indented line now would continue a value */
@@ -88,6 +87,8 @@ int xp_cfg_parse_bool(const char *s, int *out);
 int xp_cfg_parse_list(const char *s, char **out, char *why, size_t whylen);
 /* A PARSE key: "1:degraded, 2:limited" into the xp_degradation_cfg at field. */
 int xp_cfg_parse_cascade(const char *s, void *field, char *why, size_t whylen);
+/* A PARSE key: "100/60s" (N requests per PERIOD) into the xp_rate_limit at field. */
+int xp_cfg_parse_rate(const char *s, void *field, char *why, size_t whylen);
 int xp_cfg_valid_name(const char *s); /* non-empty [A-Za-z0-9_.-]: names become labels */
 /* STRING checks: why completes "KEY must be ...". */
 int xp_cfg_check_listen(const char *s, char *why, size_t whylen);
@@ -101,6 +102,8 @@ int xp_cfg_section_apply(xp_cfg_ctx *c, const xp_cfg_section *s);
 int xp_cfg_finish(xp_cfg_ctx *c); /* after the last section: rules across sections */
 int xp_cfg_init(xp_config *cfg);  /* the defaults of [exporter], [web], [degradation] */
 void xp_cfg_web_free(xp_web_cfg *w);
+void xp_cfg_web_users_free(xp_web_cfg *w); /* the users alone, hashes wiped */
+void xp_cfg_web_headers_free(xp_web_cfg *w);
 void xp_cfg_feature_free(xp_feature_cfg *f);
 
 #endif

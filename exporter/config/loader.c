@@ -1,7 +1,8 @@
 /* The config loader's public face: load from a file, from the compiled-in defaults or from
- * memory, the [web]-only file, the one-line summary, and freeing. It feeds the lines of the
- * file (reader.c) into sections, refuses repeated sections and keys, hands each finished
- * section to its table (sections.c), and scrubs every secret from the error it returns. */
+ * memory, the one-line summary, and freeing (the web config file is webconfig.c's). It feeds
+ * the lines of the file (reader.c) into sections, refuses repeated sections and keys, hands
+ * each finished section to its table (sections.c), and scrubs every secret from the error it
+ * returns. */
 #include "config/config.h"
 
 #include <ctype.h>
@@ -131,14 +132,14 @@ static void ctx_free(xp_cfg_ctx *c)
     free(c->err);
 }
 
-/* Parses text into cfg (whole config, or only [web] when web_only). 0 = ok; else err holds
+/* Parses text into cfg. 0 = ok; else err holds
  * "FILE:LINE: message" with every secret the file held scrubbed from it. */
 static int config_run(xp_config *cfg, const char *name, const char *text, size_t len,
-                      int unset_vars_empty, int web_only, char *err, size_t errlen)
+                      int unset_vars_empty, char *err, size_t errlen)
 {
     static const xp_ini_callbacks cb = {.line = ctx_line, .pair = ctx_pair};
     xp_cfg_ctx c = {
-        .file = name, .unset_vars_empty = unset_vars_empty, .web_only = web_only, .cfg = cfg};
+        .file = name, .unset_vars_empty = unset_vars_empty, .cfg = cfg};
     const char *slash = strrchr(name, '/');
     c.base_dir = !slash          ? strdup(".")
                  : slash == name ? strdup("/")
@@ -174,20 +175,17 @@ static xp_config *config_new(const char *path)
     return cfg;
 }
 
-/* A config from text, or from the file `name` when text is NULL; only [web] when web_only.
- * NULL on error, with err set. */
+/* A config from text, or from the file `name` when text is NULL. NULL on error, with err set. */
 static xp_config *config_make(const char *name, const char *text, size_t len, int unset_vars_empty,
-                              int web_only, char *err, size_t errlen)
+                              char *err, size_t errlen)
 {
     char *buf = NULL, why[128];
     xp_config *cfg = NULL;
     if (!text && xp_file_read(name, CONFIG_FILE_MAX, &buf, &len, why, sizeof(why)) != 0)
-        snprintf(err, errlen, "%s: cannot read the %sconfig file: %s", name, web_only ? "web " : "",
-                 why);
+        snprintf(err, errlen, "%s: cannot read the config file: %s", name, why);
     else if (!(cfg = config_new(name)))
         snprintf(err, errlen, "%s: out of memory", name);
-    else if (config_run(cfg, name, text ? text : buf, len, unset_vars_empty, web_only, err,
-                        errlen) != 0) {
+    else if (config_run(cfg, name, text ? text : buf, len, unset_vars_empty, err, errlen) != 0) {
         xp_config_free(cfg);
         cfg = NULL;
     }
@@ -198,12 +196,12 @@ static xp_config *config_make(const char *name, const char *text, size_t len, in
 xp_config *xp_config_parse(const char *name, const char *text, size_t len, int unset_vars_empty,
                            char *err, size_t errlen)
 {
-    return config_make(name, text ? text : "", len, unset_vars_empty, 0, err, errlen);
+    return config_make(name, text ? text : "", len, unset_vars_empty, err, errlen);
 }
 
 xp_config *xp_config_load(const char *path, char *err, size_t errlen)
 {
-    return config_make(path, NULL, 0, 0, 0, err, errlen);
+    return config_make(path, NULL, 0, 0, err, errlen);
 }
 
 xp_config *xp_config_load_builtin(char *err, size_t errlen)
@@ -213,19 +211,6 @@ xp_config *xp_config_load_builtin(char *err, size_t errlen)
     if (cfg)
         cfg->builtin = 1;
     return cfg;
-}
-
-int xp_config_load_web(xp_config *cfg, const char *path, char *err, size_t errlen)
-{
-    /* Read into a scratch config so that a bad file leaves cfg->web as it was. */
-    xp_config *scratch = config_make(path, NULL, 0, 0, 1, err, errlen);
-    if (!scratch)
-        return -1;
-    xp_cfg_web_free(&cfg->web);
-    cfg->web = scratch->web;
-    memset(&scratch->web, 0, sizeof(scratch->web));
-    xp_config_free(scratch);
-    return 0;
 }
 
 void xp_config_free(xp_config *cfg)

@@ -33,6 +33,9 @@ static const xp_key web_keys[] = {
     XP_KEY(xp_web_cfg, basic_auth_password_hash, XP_K_STRING, .flags = XP_KEY_SECRET,
            .check = xp_cfg_check_bcrypt),
     XP_KEY(xp_web_cfg, max_connections, XP_K_COUNT, .min = 1, .max = 65535, .def = "512"),
+    XP_KEY(xp_web_cfg, api_key_hash, XP_K_STRING, .flags = XP_KEY_SECRET,
+           .check = xp_cfg_check_bcrypt),
+    XP_KEY(xp_web_cfg, rate_limit, XP_K_PARSE, .parse = xp_cfg_parse_rate),
     XP_KEY_END,
 };
 
@@ -99,6 +102,26 @@ static int web_pair(xp_cfg_ctx *c, const xp_cfg_section *s, const void *a, const
                        what);
 }
 
+/* What [web] cannot set: the defaults of the exporter-toolkit's keys. */
+static void web_toolkit_defaults(xp_web_cfg *w)
+{
+    w->tls_min_version = XP_TLS12;
+    w->tls_max_version = XP_TLS13;
+}
+
+/* [web]'s basic_auth_user and hash as the one entry of the users list. 0 = ok. */
+static int web_user_list(xp_web_cfg *w)
+{
+    if (!w->basic_auth_user)
+        return 0;
+    if (!(w->users = calloc(1, sizeof(*w->users))))
+        return -1;
+    w->n_users = 1;
+    w->users[0].name = strdup(w->basic_auth_user);
+    w->users[0].hash = strdup(w->basic_auth_password_hash);
+    return w->users[0].name && w->users[0].hash ? 0 : -1;
+}
+
 static int web_apply(xp_cfg_ctx *c, const xp_cfg_section *s, const char *name)
 {
     /* Built aside and swapped in whole: cfg->web is either the old one or a valid new one. */
@@ -107,6 +130,7 @@ static int web_apply(xp_cfg_ctx *c, const xp_cfg_section *s, const char *name)
     char why[XP_CONFIG_ERR_MAX];
     int bad = 0, rc = xp_keys_defaults(web_keys, &w) != 0 ? xp_cfg_fail(c, s->line, "out of memory")
                                                           : xp_cfg_apply(c, s, &t, 1, NULL);
+    web_toolkit_defaults(&w);
     if (rc == 0)
         rc =
             web_pair(c, s, w.tls_cert_file, "tls_cert_file", w.tls_key_file, "tls_key_file", "TLS");
@@ -122,6 +146,8 @@ static int web_apply(xp_cfg_ctx *c, const xp_cfg_section *s, const char *name)
         xp_tls_check_pair(w.tls_cert_file, w.tls_key_file, &bad, why, sizeof(why)) != 0)
         rc = xp_cfg_fail(c, line_of(s, bad == 1 ? "tls_cert_file" : "tls_key_file", NULL), "%s",
                          why);
+    if (rc == 0 && web_user_list(&w) != 0)
+        rc = xp_cfg_fail(c, s->line, "out of memory");
     if (rc == 0) {
         xp_cfg_web_free(&c->cfg->web);
         c->cfg->web = w;
@@ -252,9 +278,6 @@ int xp_cfg_section_check(xp_cfg_ctx *c, const char *name, int line)
 {
     const char *sfx;
     const section_kind *k = kind_of(name, &sfx);
-    if (c->web_only && (!k || k->apply != web_apply))
-        return xp_cfg_fail(c, line, "section [%s] in a web config file, which may hold only [web]",
-                           name);
     char known[256] = "";
     for (size_t i = 0, o = 0; !k && i < sizeof(kinds) / sizeof(kinds[0]) && o < sizeof(known); i++)
         o += (size_t)snprintf(known + o, sizeof(known) - o, "%s[%s%s]", i ? ", " : "",
@@ -301,8 +324,6 @@ static int requires_resolve(xp_cfg_ctx *c, const xp_cfg_requires *r)
 int xp_cfg_finish(xp_cfg_ctx *c)
 {
     xp_config *cfg = c->cfg;
-    if (c->web_only)
-        return 0;
     if (cfg->n_deps == 0)
         return xp_cfg_fail(c, 0, "no [dependency.NAME] section: at least one dependency is needed");
     int any_weight = 0;
@@ -320,13 +341,43 @@ int xp_cfg_finish(xp_cfg_ctx *c)
 
 int xp_cfg_init(xp_config *cfg)
 {
+    web_toolkit_defaults(&cfg->web);
     return xp_keys_defaults(exporter_keys, cfg) | xp_keys_defaults(web_keys, &cfg->web) |
            xp_keys_defaults(degradation_keys, &cfg->degradation);
+}
+
+void xp_cfg_web_users_free(xp_web_cfg *w)
+{
+    for (size_t i = 0; i < w->n_users; i++) {
+        free(w->users[i].name);
+        if (w->users[i].hash)
+            explicit_bzero(w->users[i].hash, strlen(w->users[i].hash));
+        free(w->users[i].hash);
+    }
+    free(w->users);
+    w->users = NULL;
+    w->n_users = 0;
+}
+
+void xp_cfg_web_headers_free(xp_web_cfg *w)
+{
+    for (size_t i = 0; i < w->n_headers; i++) {
+        free(w->headers[i].name);
+        free(w->headers[i].value);
+    }
+    free(w->headers);
+    w->headers = NULL;
+    w->n_headers = 0;
 }
 
 void xp_cfg_web_free(xp_web_cfg *w)
 {
     xp_keys_free(web_keys, w);
+    xp_cfg_web_users_free(w);
+    xp_cfg_web_headers_free(w);
+    free(w->tls_client_ca_file);
+    free(w->web_config_file);
+    w->tls_client_ca_file = w->web_config_file = NULL;
 }
 
 void xp_dep_cfg_free(xp_dep_cfg *d)

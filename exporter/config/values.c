@@ -197,6 +197,26 @@ int xp_cfg_parse_cascade(const char *s, void *field, char *why, size_t whylen)
     return 0;
 }
 
+int xp_cfg_parse_rate(const char *s, void *field, char *why, size_t whylen)
+{
+    xp_rate_limit *r = field;
+    const char *slash = strchr(s, '/');
+    char n[32];
+    unsigned burst;
+    double period;
+    if (!slash || (size_t)(slash - s) >= sizeof(n))
+        return xp_cfg_why(why, whylen, "N/PERIOD, such as 100/60s (N requests per PERIOD)");
+    snprintf(n, sizeof(n), "%.*s", (int)(slash - s), s);
+    if (xp_cfg_parse_uint(n, 1, XP_COUNT_MAX, &burst) != 0)
+        return xp_cfg_why(why, whylen, "N/PERIOD with N a whole number from 1 to %u", XP_COUNT_MAX);
+    if (xp_duration_parse(slash + 1, &period) != 0)
+        return xp_cfg_why(why, whylen,
+                          "N/PERIOD with PERIOD a positive duration such as 500ms, 60s or 1h, at "
+                          "most 30 days");
+    *r = (xp_rate_limit){burst, period};
+    return 0;
+}
+
 int xp_cfg_valid_name(const char *s)
 {
     if (!*s)

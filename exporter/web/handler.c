@@ -9,7 +9,7 @@
 #include "web/accept_encoding.h"
 #include "web/answer.h"
 #include "web/app_api.h"
-#include "web/auth.h"
+#include "web/gate.h"
 #include "web/headers.h"
 #include "web/health_route.h"
 #include "web/ofrep.h"
@@ -39,13 +39,21 @@ static int lifecycle_enabled;
 static pthread_mutex_t path_mu = PTHREAD_MUTEX_INITIALIZER;
 static char telemetry_path[256] = "/metrics"; /* guarded by path_mu */
 
-/* The verdict of the first call, kept in *con_cls for the later calls of the request: one of
- * these two markers, or an xp_reqctx (a request that passed and keeps a body or a long-poll). */
-static char passed, refused;
-
+/* *con_cls of a request is the gate's context (web/gate.h); a request that passed and keeps
+ * more (an OFREP body, a long-poll) swaps it for an xp_reqctx, which starts with a gate
+ * context of kind XP_GATE_CTX_REQ. */
 static xp_reqctx *ctx_of(void *con_cls)
 {
-    return con_cls && con_cls != &passed && con_cls != &refused ? con_cls : NULL;
+    return con_cls && ((const xp_gate_ctx *)con_cls)->owned == XP_GATE_CTX_REQ ? con_cls : NULL;
+}
+
+/* Replaces a passed request's gate context by r. */
+static void attach(void **con_cls, xp_reqctx *r)
+{
+    if (*con_cls == r)
+        return;
+    xp_gate_leave(*con_cls);
+    *con_cls = r;
 }
 
 /* Requests whose head has reached the handler and that libmicrohttpd has not finished
@@ -53,9 +61,9 @@ static xp_reqctx *ctx_of(void *con_cls)
 static atomic_int in_flight;
 
 /* Fixed answers, made once per header generation and shared by every connection. */
-enum { R_NOT_FOUND, R_UNAUTHORIZED, R_HEALTHY, R_READY, R_NOT_READY, R_COUNT };
+enum { R_NOT_FOUND, R_HEALTHY, R_READY, R_NOT_READY, R_COUNT };
 static const char *const fixed_text[R_COUNT] = {
-    "404 page not found\n", "401 unauthorized\n", "OK\n", "Ready\n",
+    "404 page not found\n", "OK\n", "Ready\n",
     "Not ready: not every dependency has been probed yet\n"};
 static pthread_mutex_t fixed_mu = PTHREAD_MUTEX_INITIALIZER;
 /* Guarded by fixed_mu: the answers and the header generation they carry. Queued under the
@@ -110,9 +118,6 @@ static int make_fixed(void)
     for (int i = 0; i < R_COUNT; i++)
         if (!(fixed[i] = text_response(fixed_text[i], 0, &gen)))
             return -1;
-    if (MHD_add_response_header(fixed[R_UNAUTHORIZED], MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-                                "Basic realm=\"resilience_exporter\"") != MHD_YES)
-        return -1;
     fixed_gen = gen;
     return 0;
 }
@@ -168,20 +173,37 @@ static int lifecycle_gate(struct MHD_Connection *c, xp_route route, enum MHD_Res
     return 0;
 }
 
-static int authorized(struct MHD_Connection *c)
+/* The answer to a request the gate (web/gate.c) stopped: 401 with the challenges of the
+ * credentials configured, 429 or 503 with Retry-After. */
+static enum MHD_Result gate_answer(struct MHD_Connection *c, xp_route route, xp_gate_verdict v,
+                                   unsigned retry_after)
 {
-    if (!xp_auth_enabled())
-        return 1;
-    char *pass = NULL;
-    char *user = MHD_basic_auth_get_username_password(c, &pass);
-    int ok = xp_auth_check(user, pass);
-    if (pass) {
-        explicit_bzero(pass, strlen(pass));
-        MHD_free(pass);
-    }
-    if (user)
-        MHD_free(user);
-    return ok;
+    char text[128], secs[16];
+    const char *challenge[2];
+    int n = v == XP_GATE_REFUSED ? xp_gate_challenges(challenge) : 0;
+    unsigned code = v == XP_GATE_REFUSED  ? MHD_HTTP_UNAUTHORIZED
+                    : v == XP_GATE_LIMITED ? MHD_HTTP_TOO_MANY_REQUESTS
+                                           : MHD_HTTP_SERVICE_UNAVAILABLE;
+    snprintf(secs, sizeof(secs), "%u", retry_after ? retry_after : 1);
+    snprintf(text, sizeof(text), "%s\n",
+             v == XP_GATE_REFUSED   ? "401 unauthorized"
+             : v == XP_GATE_LIMITED ? "429 too many requests"
+                                    : "503 service unavailable: too many credential checks "
+                                      "waiting; retry");
+    struct MHD_Response *r = text_response(text, 1, NULL);
+    if (!r)
+        return MHD_NO;
+    enum MHD_Result ret = MHD_YES;
+    for (int i = 0; i < n && ret == MHD_YES; i++)
+        ret = MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, challenge[i]);
+    if (ret == MHD_YES && v != XP_GATE_REFUSED)
+        ret = MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, secs);
+    if (ret == MHD_YES)
+        ret = MHD_queue_response(c, code, r);
+    MHD_destroy_response(r);
+    if (ret == MHD_YES)
+        xp_reqstats_count(route, code);
+    return ret;
 }
 
 static int announces_body(struct MHD_Connection *c)
@@ -251,7 +273,7 @@ static enum MHD_Result ans_health(const call *k)
     xp_reqctx *r = ctx_of(*k->con_cls);
     enum MHD_Result ret = xp_health_route(k->c, k->path, &r);
     if (r)
-        *k->con_cls = r; /* a long-poll's state, freed when the request completes */
+        attach(k->con_cls, r); /* a long-poll's state, freed when the request completes */
     return ret;
 }
 
@@ -367,6 +389,29 @@ static enum MHD_Result route_request(const struct route *rt, const call *k, unsi
     return rt->fn(k);
 }
 
+/* A POST to a route that reads its body keeps the body: 0, or -1 when out of memory. */
+static int keep_body(const struct route *rt, unsigned m, void **con_cls)
+{
+    if (!rt || !rt->body || m != M_POST || ctx_of(*con_cls))
+        return 0;
+    xp_reqctx *r = xp_reqctx_new(1);
+    if (!r)
+        return -1;
+    attach(con_cls, r);
+    return 0;
+}
+
+/* After the gate's verdict on the first call: a refused request that announces a body is
+ * answered now (its body is never read, and the connection closes); anything else waits for
+ * the last call, so the connection stays open for the next request. */
+static enum MHD_Result gate_first(struct MHD_Connection *c, xp_route route, xp_gate_verdict v,
+                                  unsigned retry_after)
+{
+    if (v != XP_GATE_PASS && v != XP_GATE_PENDING && announces_body(c))
+        return gate_answer(c, route, v, retry_after);
+    return MHD_YES;
+}
+
 /* A client that was answered may keep its connection idle until its next scrape. */
 static void keep_idle(struct MHD_Connection *c)
 {
@@ -393,25 +438,29 @@ enum MHD_Result xp_handler(void *cls, struct MHD_Connection *c, const char *url,
                                                              : 0;
 
     if (*con_cls == NULL) {
-        /* First call: the head is in. Credentials are checked now, before any body is read,
-         * on every path but /-/healthy, known or not: without them a client learns nothing,
-         * not even which paths exist. */
+        /* First call: the head is in. The gate decides now, before any body is read, on every
+         * path but /-/healthy and /-/ready, known or not: without credentials a client learns
+         * nothing, not even which paths exist. */
         atomic_fetch_add(&in_flight, 1);
         if (lacks_host(c, version)) {
-            *con_cls = &refused;
+            *con_cls = xp_gate_refused_ctx();
             return answer_text(c, XP_ROUTE_OTHER, MHD_HTTP_BAD_REQUEST,
                                "400 bad request: HTTP/1.1 request without a Host header\n", NULL,
                                NULL);
         }
-        int ok = route == XP_ROUTE_HEALTHY || authorized(c);
-        *con_cls = ok ? &passed : &refused;
-        if (ok && rt && rt->body && m == M_POST && !(*con_cls = xp_reqctx_new(1))) {
-            *con_cls = &refused; /* out of memory: the connection closes */
+        int exempt = route == XP_ROUTE_HEALTHY || route == XP_ROUTE_READY;
+        xp_gate_verdict v = xp_gate_enter(c, exempt, con_cls);
+        if (v == XP_GATE_PASS && keep_body(rt, m, con_cls) != 0)
+            return MHD_NO; /* out of memory: the connection closes */
+        return gate_first(c, route, v, ((const xp_gate_ctx *)*con_cls)->retry_after);
+    }
+    int recall;
+    unsigned retry_after;
+    xp_gate_verdict verdict = xp_gate_result(*con_cls, &recall, &retry_after);
+    if (recall) { /* the first call again, once the bcrypt threads decided */
+        if (verdict == XP_GATE_PASS && keep_body(rt, m, con_cls) != 0)
             return MHD_NO;
-        }
-        if (!ok && announces_body(c))
-            return answer_fixed(c, route, MHD_HTTP_UNAUTHORIZED, R_UNAUTHORIZED);
-        return MHD_YES;
+        return gate_first(c, route, verdict, retry_after);
     }
     if (*upload_size) {
         xp_reqctx *r = ctx_of(*con_cls);
@@ -421,8 +470,8 @@ enum MHD_Result xp_handler(void *cls, struct MHD_Connection *c, const char *url,
         return MHD_YES;
     }
     /* Last call: the whole request is in (or a suspended long-poll was resumed). */
-    if (*con_cls == &refused)
-        return answer_fixed(c, route, MHD_HTTP_UNAUTHORIZED, R_UNAUTHORIZED);
+    if (verdict != XP_GATE_PASS)
+        return gate_answer(c, route, verdict, retry_after);
     call k = {c, route, name, path, con_cls};
     enum MHD_Result ret = route_request(rt, &k, m);
     if (ret == MHD_YES)
@@ -434,8 +483,12 @@ void xp_handler_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                           enum MHD_RequestTerminationCode toe)
 {
     if (*con_cls) {
-        xp_reqctx_free(ctx_of(*con_cls));
         atomic_fetch_sub(&in_flight, 1);
+        xp_reqctx *r = ctx_of(*con_cls);
+        if (r)
+            xp_reqctx_free(r);
+        else
+            xp_gate_leave(*con_cls);
         *con_cls = NULL;
     }
 }

@@ -66,14 +66,23 @@ static entry *find(xp_header_set *set, const char *name)
     return NULL;
 }
 
-/* Sets name to value on `scope`: replaces an entry of that name, else appends. 0 = ok. */
+/* Sets name to value on `scope`: replaces an entry of that name, else appends. An empty
+ * value removes the entry (the exporter-toolkit's "unset if blank"). 0 = ok. */
 static int put(xp_header_set *set, size_t cap, const char *name, const char *value,
                unsigned scope)
 {
+    entry *e = find(set, name);
+    if (!*value) {
+        if (e) {
+            free(e->name);
+            free(e->value);
+            *e = set->e[--set->n];
+        }
+        return 0;
+    }
     char *v = strdup(value);
     if (!v)
         return -1;
-    entry *e = find(set, name);
     if (e) {
         free(e->value);
         e->value = v;

@@ -6,7 +6,8 @@
  * Referrer-Policy on every response, a strict Content-Security-Policy on the HTML status
  * page, and Strict-Transport-Security on every response when TLS is on. Headers an operator
  * configures (the exporter-toolkit's http_server_config.headers) go on every response and
- * replace any default of the same name, wherever that default applied. */
+ * replace any default of the same name, wherever that default applied; one configured with
+ * an empty value removes the default of that name. */
 #ifndef XP_HEADERS_H
 #define XP_HEADERS_H
 

@@ -15,6 +15,8 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/workers.h"
+#include "web/certs.h"
+#include "web/gate.h"
 #include "web/handler.h"
 #include "web/headers.h"
 #include "web/longpoll.h"
@@ -23,29 +25,17 @@
 
 #define XP_CONN_TIMEOUT 10      /* seconds an idle or slow client may hold a connection */
 #define XP_CONN_MEMORY (16 * 1024) /* per-connection memory: caps request headers */
-#define XP_TLS_FILE_MAX (1024 * 1024)
-#define XP_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
 /* Seconds a shutdown waits for requests already being answered before it closes every
  * connection: SIGTERM must end the process within 2 s (SPEC section 3), probes included. */
 #define XP_DRAIN_SECONDS 0.5
 
 static struct MHD_Daemon *daemon_;
-static char *tls_cert, *tls_key;
+static int tls_on; /* set at start, for the process's life */
 
 int xp_http_set_telemetry_path(const char *path)
 {
     return xp_handler_set_telemetry_path(path);
-}
-
-int xp_http_set_headers(int tls, const xp_header_kv *extra, size_t n_extra, char *err,
-                        size_t errlen)
-{
-    xp_header_set *set = xp_headers_build(tls, extra, n_extra, err, errlen);
-    if (!set)
-        return -1;
-    xp_headers_install(set);
-    return 0;
 }
 
 static int hexval(char ch)
@@ -87,26 +77,6 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
     xp_log(XP_LOG_DEBUG, NULL, "http", "detail", msg, NULL);
-}
-
-static char *read_small_file(const char *path, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    char *data = malloc(XP_TLS_FILE_MAX + 1);
-    size_t n = data ? fread(data, 1, XP_TLS_FILE_MAX + 1, f) : 0;
-    int bad = !data || ferror(f) || n > XP_TLS_FILE_MAX;
-    fclose(f);
-    if (bad) {
-        snprintf(err, errlen, "cannot read %s: %s", path, data ? "too large or unreadable" : "out of memory");
-        free(data);
-        return NULL;
-    }
-    data[n] = '\0';
-    return data;
 }
 
 /* Splits "host:port", "[v6]:port" or ":port" into a socket address. */
@@ -154,20 +124,68 @@ static int parse_listen(const char *addr, struct sockaddr_storage *ss, int *any_
     return 0;
 }
 
+/* The response headers of w (the defaults, HSTS with TLS on, then http_server_config.headers),
+ * built but not installed. */
+static xp_header_set *headers_of(const xp_web_cfg *w, char *err, size_t errlen)
+{
+    xp_header_kv kv[16];
+    size_t n = 0;
+    for (size_t i = 0; i < w->n_headers && n < sizeof(kv) / sizeof(kv[0]); i++)
+        kv[n++] = (xp_header_kv){w->headers[i].name, w->headers[i].value};
+    return xp_headers_build(tls_on, kv, n, err, errlen);
+}
+
+/* certs: load the TLS files again (not at start: xp_certs_start just did). */
+static int configure(const xp_web_cfg *w, int certs, char *err, size_t errlen)
+{
+    xp_header_set *set = headers_of(w, err, errlen);
+    if (!set)
+        return -1;
+    if (certs && tls_on && w->tls_cert_file && xp_certs_configure(w, err, errlen) != 0) {
+        xp_headers_free(set);
+        return -1;
+    }
+    if (xp_gate_configure(w) != 0) { /* out of memory: the TLS swap alone stays, harmless */
+        snprintf(err, errlen, "out of memory");
+        xp_headers_free(set);
+        return -1;
+    }
+    xp_headers_install(set);
+    if (tls_on != (w->tls_cert_file != NULL))
+        xp_log(XP_LOG_WARN, NULL,
+               tls_on ? "TLS stays on until a restart (the new settings have no certificate)"
+                      : "TLS takes effect only at restart",
+               NULL);
+    return 0;
+}
+
+int xp_http_configure(const xp_web_cfg *w, char *err, size_t errlen)
+{
+    return configure(w, 1, err, errlen);
+}
+
 int xp_http_start(const xp_http_opts *o, xp_http_reload_fn reload, char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof(ss));
     int any_host;
     unsigned short port;
+    const xp_web_cfg *w = o->web;
     if (parse_listen(o->listen_address, &ss, &any_host, &port, err, errlen) != 0)
         return -1;
     if (xp_http_set_telemetry_path(o->telemetry_path) != 0) {
         snprintf(err, errlen, "telemetry path too long");
         return -1;
     }
-    int tls = o->tls_cert_file && o->tls_key_file;
-    if (xp_http_set_headers(tls, o->headers, o->n_headers, err, errlen) != 0)
+    tls_on = w->tls_cert_file != NULL;
+    const char *priorities = NULL;
+    if (tls_on && xp_certs_start(w, &priorities, err, errlen) != 0)
+        return -1;
+    if (xp_gate_start() != 0) {
+        snprintf(err, errlen, "cannot start the bcrypt threads");
+        return -1;
+    }
+    if (configure(w, 0, err, errlen) != 0)
         return -1;
     if (xp_handler_init(reload, o->enable_lifecycle) != 0) {
         snprintf(err, errlen, "out of memory");
@@ -177,20 +195,15 @@ int xp_http_start(const xp_http_opts *o, xp_http_reload_fn reload, char *err, si
     /* ITC: an event descriptor per worker, so a shutdown wakes every worker at once. Without
      * it a worker that is not listening (at its share of max_connections, or given a share
      * of 0 when max_connections is below the pool size) slept in epoll_wait until a
-     * connection timed out, or forever, and MHD_stop_daemon waited on it. */
-    /* ALLOW_SUSPEND_RESUME: a long-poll (/health?wait=) is a suspended connection, holding
-     * no worker while it waits. */
+     * connection timed out, or forever, and MHD_stop_daemon waited on it. Suspend/resume: a
+     * connection waits for the bcrypt threads (web/authpool.h), and a long-poll
+     * (/health?wait=) waits for a change, without holding a worker. */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
                      MHD_USE_TURBO | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
-    if (tls) {
-        tls_cert = read_small_file(o->tls_cert_file, err, errlen);
-        tls_key = tls_cert ? read_small_file(o->tls_key_file, err, errlen) : NULL;
-        if (!tls_key)
-            return -1;
+    if (tls_on)
         flags |= MHD_USE_TLS;
-    }
     unsigned pool = xp_http_workers();
-    unsigned max_conn = o->max_connections ? o->max_connections : 512;
+    unsigned max_conn = w->max_connections ? w->max_connections : 512;
     /* At most half the connections may wait: the other half stays for scrapes. */
     if (xp_longpoll_start(max_conn / 2) != 0) {
         snprintf(err, errlen, "cannot start the long-poll thread");
@@ -218,11 +231,15 @@ int xp_http_start(const xp_http_opts *o, xp_http_reload_fn reload, char *err, si
                                         (intptr_t)xp_handler_completed, NULL};
     if (!any_host)
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
-    if (tls_cert) {
-        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, tls_cert};
-        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, tls_key};
-        /* TLS 1.2 and 1.3 only, the floor the Prometheus exporter-toolkit keeps. */
-        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)XP_TLS_PRIORITIES};
+    if (tls_on) {
+        /* No certificate is given to libmicrohttpd: each handshake asks web/certs.c, which
+         * serves the pair in force and swaps it when the files change. Each new connection
+         * is set up there too (TLS versions, client certificates). */
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0,
+                                            (void *)xp_certs_retrieve};
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION,
+                                            (intptr_t)xp_certs_notify, NULL};
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)priorities};
     }
     opts[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     if (any_host) {
@@ -249,7 +266,9 @@ void xp_http_stop(void)
 {
     if (daemon_) {
         /* Stop accepting, give the requests being answered a moment, then close every
-         * connection (idle keep-alive and half-sent ones included) and join the workers. */
+         * connection (idle keep-alive and half-sent ones included) and join the workers.
+         * libmicrohttpd must not stop with a connection suspended: those still waiting for
+         * bcrypt are resumed (answered 503) first. */
         MHD_socket listener = MHD_quiesce_daemon(daemon_);
         /* Long-polls are answered first (each gets its 304 or 200 now), and no request may
          * stay suspended when the daemon stops. */
@@ -257,19 +276,19 @@ void xp_http_stop(void)
         double deadline = xp_clock_mono() + XP_DRAIN_SECONDS;
         while (xp_handler_in_flight() > 0 && xp_clock_mono() < deadline)
             nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
+        xp_gate_stop();
         MHD_stop_daemon(daemon_);
         if (listener != MHD_INVALID_SOCKET)
             close(listener); /* a quiesced daemon leaves its listening socket to us */
         daemon_ = NULL;
+    } else {
+        xp_gate_stop();
     }
     xp_longpoll_stop(); /* a start that failed before the daemon ran */
     xp_respcache_clear();
     xp_page_render_free();
     xp_handler_free();
     xp_headers_install(NULL);
-    free(tls_cert);
-    if (tls_key)
-        explicit_bzero(tls_key, strlen(tls_key));
-    free(tls_key);
-    tls_cert = tls_key = NULL;
+    xp_certs_stop();
+    xp_gate_free();
 }

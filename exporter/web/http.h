@@ -5,30 +5,29 @@
 
 #include <stddef.h>
 
+#include "config/config.h"
 #include "web/headers.h"
 
 typedef struct xp_http_opts {
     const char *listen_address; /* ":9866", "127.0.0.1:9866", "[::1]:9866" */
     const char *telemetry_path;
-    unsigned max_connections;
-    const char *tls_cert_file; /* both or neither */
-    const char *tls_key_file;
     int enable_lifecycle; /* --web.enable-lifecycle: POST /-/reload allowed, else 403 */
-    const xp_header_kv *headers; /* http_server_config.headers: on every response */
-    size_t n_headers;
+    /* max_connections, TLS (on when tls_cert_file is set: for the process's life), and what
+     * xp_http_configure takes. */
+    const xp_web_cfg *web;
 } xp_http_opts;
 
 /* Runs POST /-/reload; 0 = reloaded, else err holds a message fit for the client. */
 typedef int (*xp_http_reload_fn)(char *err, size_t errlen);
 
 int xp_http_start(const xp_http_opts *o, xp_http_reload_fn reload, char *err, size_t errlen);
+/* At reload: the web settings a running server takes: the certificate, key, client CA, client
+ * certificate policy and TLS versions (when TLS is on), the response headers, the users, the
+ * API key and the rate limit. All or nothing: -1 with err set changes none of them. TLS
+ * itself turned on or off takes a restart (logged). */
+int xp_http_configure(const xp_web_cfg *w, char *err, size_t errlen);
 /* A reload may move the telemetry path; the listener itself stays. */
 int xp_http_set_telemetry_path(const char *path);
-/* Replaces the response headers (the defaults, HSTS when tls, then `extra`): at start, and
- * from a reload that changes http_server_config.headers. Responses made from now on carry
- * the new set. 0 = ok; -1 with err set keeps the old set. */
-int xp_http_set_headers(int tls, const xp_header_kv *extra, size_t n_extra, char *err,
-                        size_t errlen);
 /* Stops accepting, lets requests being answered finish (at most 0.5 s), closes every
  * connection, frees everything. Returns within about 0.5 s whatever clients do. */
 void xp_http_stop(void);

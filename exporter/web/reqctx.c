@@ -6,6 +6,7 @@ xp_reqctx *xp_reqctx_new(int keep_body)
 {
     xp_reqctx *r = calloc(1, sizeof(*r));
     if (r) {
+        r->gate = (xp_gate_ctx){XP_GATE_PASS, 0, XP_GATE_CTX_REQ};
         r->keep_body = keep_body;
         xp_buf_init(&r->body);
     }

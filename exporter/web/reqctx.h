@@ -5,6 +5,7 @@
 #define XP_REQCTX_H
 
 #include "base/buf.h"
+#include "web/gate.h"
 #include "web/longpoll.h"
 
 /* The largest request body kept (an OFREP evaluation context); a longer one is read, dropped
@@ -12,6 +13,7 @@
 #define XP_BODY_MAX (64 * 1024)
 
 typedef struct xp_reqctx {
+    xp_gate_ctx gate; /* first: *con_cls is read as a gate context too (verdict PASS) */
     int keep_body;
     xp_buf body;
     int body_too_big;

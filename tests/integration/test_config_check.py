@@ -145,14 +145,15 @@ class ConfigCheck(xptest.Test):
         self.tmp.file("hash", "$2y$10$abcdefghijklmnopqrstuu5UaN1hbhwMdj1x/cGs9Qm6sNI.vmGZ.\n")
         # Relative *_file paths are read next to the config file, wherever the binary runs.
         path = self.tmp.file("with-files.ini", DEP + "password_file = db-password\n")
-        web = self.tmp.file("web.ini", "[web]\nbasic_auth_user = prom\nbasic_auth_password_hash_file = hash\n")
+        web = self.tmp.file("web.yml", "basic_auth_users:\n  prom: $2y$10$abcdefghijklmnopqrstuu5UaN1hbhwMdj1x/cGs9Qm6sNI.vmGZ.\n")
         code, out, err = run_check(path, extra=["--web.config.file=" + web])
         assert code == 0, (code, out, err)
         assert out == "%s: ok, 1 dependency (db=postgres), 0 features\n" % path, out
-        bad_web = self.tmp.file("web-bad.ini", "[web]\nmax_connections = 0\n")
+        bad_web = self.tmp.file("web-bad.yml", "basic_auth_users:\n  prom: hunter2\n")
         code, out, err = run_check(path, extra=["--web.config.file=" + bad_web])
         assert code == 2, (code, out, err)
-        assert err.startswith("%s:2: max_connections must be" % bad_web), err
+        assert err.startswith('%s:2: basic_auth_users: the password hash of "prom" must be' % bad_web), err
+        assert "hunter2" not in err
 
     def test_secret_bearing_values_never_quoted(self):
         for i, text in enumerate(SECRET_BEARING):

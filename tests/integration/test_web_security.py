@@ -1,4 +1,4 @@
-"""The web side under attack: TLS and basic auth from a --web.config.file holding only [web],
+"""The web side under attack: TLS and basic auth from a --web.config.file (exporter-toolkit YAML),
 and the HTTP limits (connection limit, per-connection timeout, header size) against
 slowloris clients, oversized and malformed requests. Uses the test build with the "fake"
 collector: what is tested here is the HTTP server, not a backend."""
@@ -89,22 +89,20 @@ class WebSecurityTest(xptest.Test):
         return xptest.Exporter(self.tmp, config, **kw)
 
     def web_file(self, name, tls=True, auth=True, password_hash=None):
-        lines = ["[web]"]
-        if tls:
-            lines += ["tls_cert_file = " + self.cert, "tls_key_file = " + self.key]
-        if auth:
-            lines += ["basic_auth_user = " + USER, "basic_auth_password_hash = " + (password_hash or self.hash)]
-        return self.tmp.file(name, "\n".join(lines) + "\n")
+        return self.tmp.file(name, xpweb.web_yaml(cert=self.cert if tls else None, key=self.key,
+                                                  users={USER: password_hash or self.hash} if auth else None))
 
     def test_tls_and_basic_auth(self):
-        web = self.web_file("web-tls.ini")
+        web = self.web_file("web-tls.yml")
         e = self.start(dep(self.script), extra_args=["--web.config.file=" + web, "--log.level=debug"])
         try:
             base = "https://127.0.0.1:%d" % e.port
             ca = ["--cacert", self.cert]
-            # /-/healthy is open; everything else, known path or not, wants credentials.
+            # /-/healthy and /-/ready are open (probes); everything else, known path or not,
+            # wants credentials.
             assert curl(base + "/-/healthy", *ca)[0] == 200
-            for path in ("/metrics", "/health", "/", "/-/ready", "/nope", "/../etc/passwd"):
+            assert curl(base + "/-/ready", *ca)[0] in (200, 503)
+            for path in ("/metrics", "/health", "/", "/nope", "/../etc/passwd"):
                 code, rc, body = curl(base + path, *ca)
                 assert code == 401, (path, code, rc, body)
             r = subprocess.run(["curl", "-sS", "-D", "-", "-o", "/dev/null", "--cacert", self.cert, base + "/metrics"],
@@ -146,7 +144,7 @@ class WebSecurityTest(xptest.Test):
 
     def test_unknown_user_costs_as_much_as_a_known_one(self):
         # Plain HTTP so that only the password check is timed, not TLS handshakes.
-        web = self.web_file("web-auth.ini", tls=False)
+        web = self.web_file("web-auth.yml", tls=False)
         e = self.start(dep(self.script), extra_args=["--web.config.file=" + web])
         try:
             import base64
@@ -180,14 +178,14 @@ class WebSecurityTest(xptest.Test):
             e.stop()
 
     def test_reload_replaces_credentials(self):
-        web = self.web_file("web-reload.ini", tls=False)
+        web = self.web_file("web-reload.yml", tls=False)
         e = self.start(dep(self.script), extra_args=["--web.config.file=" + web])
         try:
             import base64
             auth = lambda pw: {"Authorization": "Basic " + base64.b64encode(("%s:%s" % (USER, pw)).encode()).decode()}
             assert e.get("/metrics", headers=auth(PASSWORD))[0] == 200
             new_pw = PASSWORD + "-rotated"
-            xptest.write_file(web, "[web]\nbasic_auth_user = %s\nbasic_auth_password_hash = %s\n" % (USER, bcrypt_hash(new_pw)))
+            self.tmp.file("web-reload.yml", xpweb.web_yaml(users={USER: bcrypt_hash(new_pw)}))
             e.proc.signal(signal.SIGHUP)
             wait_until(lambda: e.get("/metrics", headers=auth(new_pw))[0] == 200, 5, what="new password accepted")
             # The old password was cached as good: a reload must forget it.

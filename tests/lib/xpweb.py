@@ -22,6 +22,22 @@ def self_signed(tmp, name="cert"):
     return cert, key
 
 
+def web_yaml(cert=None, key=None, users=None, client_auth=None, client_ca=None, headers=None, extra=""):
+    """An exporter-toolkit web config file's text (--web.config.file)."""
+    out = ""
+    if cert:
+        out += "tls_server_config:\n  cert_file: %s\n  key_file: %s\n" % (cert, key)
+        if client_auth:
+            out += "  client_auth_type: %s\n" % client_auth
+        if client_ca:
+            out += "  client_ca_file: %s\n" % client_ca
+    if headers:
+        out += "http_server_config:\n  headers:\n" + "".join('    %s: "%s"\n' % kv for kv in headers.items())
+    if users:
+        out += "basic_auth_users:\n" + "".join("  %s: %s\n" % kv for kv in users.items())
+    return out + extra
+
+
 def bcrypt_hash(user, password, cost=10):
     r = subprocess.run(["htpasswd", "-nbBC", str(cost), user, password], capture_output=True, text=True, check=True)
     return r.stdout.strip().split(":", 1)[1]
@@ -83,3 +99,65 @@ def curl_head(url, *args):
             k, _, v = line.partition(":")
             headers.setdefault(k.strip().lower(), v.strip())
     return int(lines[0].split()[1]), headers
+
+
+class Pki:
+    """A throwaway certificate authority under tmp (openssl, EC P-256): server certificates for
+    127.0.0.1/localhost and client certificates, each signed by this CA."""
+
+    def __init__(self, tmp, name="ca"):
+        self.tmp, self.name = tmp, name
+        self.cert, self.key = tmp.file(name + ".pem"), tmp.file(name + "-key.pem")
+        self._run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                  "-days", "2", "-subj", "/CN=%s test CA" % name, "-keyout", self.key, "-out", self.cert,
+                  "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign")
+
+    @staticmethod
+    def _run(*args):
+        subprocess.run(["openssl"] + list(args), check=True, capture_output=True)
+
+    def issue(self, name, server=True, cn=None):
+        """(cert path, key path) of a new certificate signed by this CA."""
+        cert, key, csr = (self.tmp.file("%s.pem" % name), self.tmp.file("%s-key.pem" % name),
+                          self.tmp.file("%s.csr" % name))
+        ext = self.tmp.file("%s.ext" % name, "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n"
+                            if server else "extendedKeyUsage=clientAuth\n")
+        self._run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                  "-subj", "/CN=%s" % (cn or name), "-keyout", key, "-out", csr)
+        self._run("x509", "-req", "-in", csr, "-CA", self.cert, "-CAkey", self.key, "-CAcreateserial",
+                  "-days", "2", "-out", cert, "-extfile", ext)
+        return cert, key
+
+
+def fingerprint(der):
+    import hashlib
+    return hashlib.sha256(der).hexdigest()
+
+
+def file_fingerprint(pem_path):
+    with open(pem_path) as f:
+        return fingerprint(ssl.PEM_cert_to_DER_cert(f.read()))
+
+
+def tls_request(port, path="/-/healthy", ca=None, cert=None, key=None, headers=None, timeout=5.0,
+                tls_max=None):
+    """One request on a new TLS connection. Returns (status, sha256 of the server's certificate).
+    Raises (ssl.SSLError, OSError) when the server refuses the handshake, or (ConnectionError)
+    when it closes before answering, as with TLS 1.3 a refused client certificate shows."""
+    ctx = ssl.create_default_context(cafile=ca)
+    if cert:
+        ctx.load_cert_chain(cert, key)
+    if tls_max:
+        ctx.maximum_version = tls_max
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=timeout), server_hostname="127.0.0.1")
+    try:
+        peer = fingerprint(s.getpeercert(binary_form=True))
+        lines = ["GET %s HTTP/1.1" % path, "Host: 127.0.0.1", "Connection: close"]
+        lines += ["%s: %s" % kv for kv in (headers or {}).items()]
+        s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        got = read_response(s)
+        if got is None:
+            raise ConnectionError("closed before an answer")
+        return got[0], peer
+    finally:
+        s.close()

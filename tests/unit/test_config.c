@@ -523,34 +523,40 @@ static void load_errors_and_web_file(void **state) {
              missing);
     assert_string_equal(err, want);
 
-    xp_config *cfg = parse(DEP);
-    assert_non_null(cfg);
-    const char *webtext = "[web]\ntls_cert_file = cert.pem\ntls_key_file = key.pem\n"
-                          "basic_auth_user = prom\nbasic_auth_password_hash = "
-                          "$2b$12$abcdefghijklmnopqrstuu5UaN1hbhwMdj1x/cGs9Qm6sNI.vmGZ.\n"
-                          "max_connections = 64\n";
-    const char *w = write_tmp("web.ini", webtext, strlen(webtext));
-    assert_int_equal(xp_config_load_web(cfg, w, err, sizeof(err)), 0);
+    /* The web config file (exporter-toolkit YAML, test_webconfig.c has the rest) replaces
+     * [web]'s TLS and basic auth, and keeps the rest of [web]. */
+    const char *ini = "[web]\nbasic_auth_user = ini-user\nbasic_auth_password_hash = "
+                      "$2b$12$abcdefghijklmnopqrstuu5UaN1hbhwMdj1x/cGs9Qm6sNI.vmGZ.\n"
+                      "max_connections = 64\nrate_limit = 10/1m\n" DEP;
+    xp_config *cfg = parse(ini);
+    if (!cfg)
+        fail_msg("%s", err);
+    assert_int_equal(cfg->web.n_users, 1);
+    assert_string_equal(cfg->web.users[0].name, "ini-user");
+    const char *webtext = "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n"
+                          "basic_auth_users:\n  prom: "
+                          "$2b$12$abcdefghijklmnopqrstuu5UaN1hbhwMdj1x/cGs9Qm6sNI.vmGZ.\n";
+    const char *w = write_tmp("web.yml", webtext, strlen(webtext));
+    if (xp_config_load_web(cfg, w, err, sizeof(err)) != 0)
+        fail_msg("%s", err);
     char cert[300];
     snprintf(cert, sizeof(cert), "%s/cert.pem", tmpdir);
     assert_string_equal(cfg->web.tls_cert_file, cert); /* resolved next to the web file */
-    assert_string_equal(cfg->web.basic_auth_user, "prom");
+    assert_int_equal(cfg->web.n_users, 1);
+    assert_string_equal(cfg->web.users[0].name, "prom");
     assert_int_equal(cfg->web.max_connections, 64);
+    assert_int_equal(cfg->web.rate_limit.burst, 10);
+    assert_true(cfg->web.rate_limit.period == 60);
 
-    /* Anything but [web] is refused, and the running [web] stays. */
-    const char *bad = write_tmp("web-bad.ini", "[web]\nmax_connections = 9\n" DEP,
-                                strlen("[web]\nmax_connections = 9\n" DEP));
+    /* A bad file leaves the running [web] as it was. */
+    const char *bad = write_tmp("web-bad.yml", "tls_server_config:\n  cert_file: nope.pem\n"
+                                "  key_file: key.pem\n", 61);
     assert_int_equal(xp_config_load_web(cfg, bad, err, sizeof(err)), -1);
-    snprintf(want, sizeof(want), "%s:3: section [dependency.db] in a web config file", bad);
-    assert_true(strncmp(err, want, strlen(want)) == 0);
-    assert_int_equal(cfg->web.max_connections, 64);
-    bad = write_tmp("web-bad2.ini", "[web]\nbasic_auth_user = x\n",
-                    strlen("[web]\nbasic_auth_user = x\n"));
-    assert_int_equal(xp_config_load_web(cfg, bad, err, sizeof(err)), -1);
-    snprintf(want, sizeof(want), "%s:2: basic_auth_user is set without basic_auth_password_hash",
-             bad);
-    assert_true(strncmp(err, want, strlen(want)) == 0);
-    assert_string_equal(cfg->web.basic_auth_user, "prom");
+    snprintf(want, sizeof(want), "%s:2: cert_file: cannot read %s/nope.pem", bad, tmpdir);
+    if (strncmp(err, want, strlen(want)) != 0)
+        fail_msg("got \"%s\"", err);
+    assert_string_equal(cfg->web.tls_cert_file, cert);
+    assert_string_equal(cfg->web.users[0].name, "prom");
     xp_config_free(cfg);
 }
 
@@ -783,7 +789,15 @@ static const broken broken_configs[] = {
      "log_format)"},
     {"unknown [web] key lists the _file twins", "[web]\nuser = x\n" DEP, 0, 2,
      "(known: tls_cert_file, tls_key_file, basic_auth_user, basic_auth_password_hash[_file], "
-     "max_connections)"},
+     "max_connections, api_key_hash[_file], rate_limit)"},
+    {"rate_limit without a period", "[web]\nrate_limit = 100\n" DEP, 0, 2,
+     "rate_limit: N/PERIOD, such as 100/60s"},
+    {"rate_limit of 0", "[web]\nrate_limit = 0/1m\n" DEP, 0, 2,
+     "rate_limit: N/PERIOD with N a whole number from 1"},
+    {"rate_limit with a bad period", "[web]\nrate_limit = 10/soon\n" DEP, 0, 2,
+     "rate_limit: N/PERIOD with PERIOD a positive duration"},
+    {"api_key_hash not bcrypt", "[web]\napi_key_hash = " SENTINEL "\n" DEP, 0, 2,
+     "api_key_hash must be a bcrypt hash"},
     {"unknown dependency key lists shared and collector keys", DEP "colour = blue\n", 0, 4,
      "unknown key \"colour\" for collector postgres (known: collector, weight, interval, timeout, "
      "latency_budget, failure_threshold, recovery_timeout, half_open_requests, open_level, dsn, "
@@ -833,7 +847,7 @@ static void secrets_never_in_errors(void **state) {
     unsetenv("XP_TEST_NEVER_SET");
     const char *file = write_tmp("sentinel", SENTINEL "\n", strlen(SENTINEL) + 1);
     const char *nul = write_tmp("sentinel-nul", SENTINEL "\0x", strlen(SENTINEL) + 2);
-    char cases[16][600];
+    char cases[24][600];
     int n = 0;
     snprintf(cases[n++], 600, DEP "password = " SENTINEL "\npassword = " SENTINEL "\n");
     snprintf(cases[n++], 600, DEP "password = " SENTINEL "\npassword_file = %s\n", file);
@@ -856,6 +870,8 @@ static void secrets_never_in_errors(void **state) {
              "[web]\nbasic_auth_user = u\nbasic_auth_password_hash_file = %s\n" DEP, file);
     snprintf(cases[n++], 600,
              "[web]\nbasic_auth_user = u\nbasic_auth_password_hash = $2y$10$" SENTINEL "\n" DEP);
+    snprintf(cases[n++], 600, "[web]\napi_key_hash = " SENTINEL "\n" DEP);
+    snprintf(cases[n++], 600, "[web]\napi_key_hash_file = %s\n" DEP, file);
     for (int i = 0; i < n; i++) {
         const char *e = parse_fails(cases[i], strlen(cases[i]));
         if (strncmp(e, "t.ini:", 6) != 0 || strstr(e, "SENTINEL"))

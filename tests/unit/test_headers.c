@@ -90,6 +90,26 @@ static void configured_headers_override_and_extend(void **state)
     xp_headers_free(set);
 }
 
+/* The exporter-toolkit's "unset if blank": an empty value removes the default of that name. */
+static void a_blank_value_removes_the_default(void **state)
+{
+    (void)state;
+    const xp_header_kv extra[] = {
+        {"Content-Security-Policy", ""},
+        {"Strict-Transport-Security", ""},
+        {"X-XSS-Protection", ""}, /* no default of that name: nothing to remove, nothing added */
+    };
+    xp_header_set *set = build(1, extra, 3);
+    for (unsigned scope = XP_HDR_ALL; scope <= XP_HDR_PAGE; scope <<= 1) {
+        assert_null(xp_headers_get(set, scope, "Content-Security-Policy"));
+        assert_null(xp_headers_get(set, scope, "Strict-Transport-Security"));
+        assert_null(xp_headers_get(set, scope, "X-XSS-Protection"));
+        assert_string_equal(xp_headers_get(set, scope, "X-Frame-Options"), "DENY");
+        assert_string_equal(xp_headers_get(set, scope, "Referrer-Policy"), "no-referrer");
+    }
+    xp_headers_free(set);
+}
+
 static void bad_entries_are_refused(void **state)
 {
     (void)state;
@@ -136,6 +156,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(defaults),
         cmocka_unit_test(configured_headers_override_and_extend),
+        cmocka_unit_test(a_blank_value_removes_the_default),
         cmocka_unit_test(bad_entries_are_refused),
         cmocka_unit_test(installed_set_and_generation),
     };
