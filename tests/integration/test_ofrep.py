@@ -208,9 +208,10 @@ class OfrepTest(xptest.Test):
         xptest.wait_until(lambda: count("304") >= before + 3, 15, interval=0.2, what="three 304 polls")
         assert c.ask(op="web_changes")["changes"] == []
 
+        # Counted before the change: the changed poll may come before the test sees OPEN.
+        ok_before = count("200")
         self.redis.stop()
         exp.wait_health(lambda h: h["dependencies"]["redis"]["state"] == "open", 20, "the redis breaker OPEN")
-        ok_before = count("200")
         changes = xptest.wait_until(lambda: c.ask(op="web_changes")["changes"], 10, interval=0.2,
                                     what="the web provider's ConfigurationChanged")
         # (/metrics is rendered at most once a second: the count may lag that much.)
