@@ -1,7 +1,11 @@
 # resilience_exporter container image.
 #
-#   docker build -t resilience_exporter .
+#   docker build --build-arg XP_REVISION=$(git rev-parse --short=12 HEAD) -t resilience_exporter .
 #   docker run -p 9866:9866 -e STAGING_DB_PASSWORD=... resilience_exporter
+#
+# XP_REVISION is the revision resilience_exporter_build_info shows: the build context has no
+# .git (.dockerignore), so it comes in as a build argument ("unknown" without it).
+# tests/image/test_image.py builds this file with podman and runs the result.
 #
 # Both stages install their packages from the lists the CI reads (etc/packages/*.txt), so
 # the image and the CI cannot drift apart: add a library there, not here.
@@ -15,6 +19,8 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
+# Read by CMakeLists.txt from the environment when there is no .git.
+ARG XP_REVISION=unknown
 # The CI's build commands. BUILD_TESTING=OFF: the test suite (cmocka, real servers) needs
 # the packages of etc/packages/test.txt, which the image does not carry; CI runs it.
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF \
@@ -36,6 +42,11 @@ COPY --from=build /src/build/resilience_exporter /usr/local/bin/resilience_expor
 COPY etc/resilience_exporter.ini /etc/resilience_exporter/resilience_exporter.ini
 RUN chmod 0755 /etc/resilience_exporter && chmod 0644 /etc/resilience_exporter/resilience_exporter.ini \
     && /usr/local/bin/resilience_exporter --version
+
+# Declared after the last RUN: a new revision does not invalidate the cached layers above.
+ARG XP_REVISION=unknown
+LABEL org.opencontainers.image.title="resilience_exporter" \
+      org.opencontainers.image.revision="${XP_REVISION}"
 
 USER 10001:10001
 EXPOSE 9866

@@ -9,6 +9,7 @@
 
 #include "base/buf.h"
 #include "base/clock.h"
+#include "reasons.h"
 
 struct xp_http {
     CURL *curl;
@@ -97,29 +98,6 @@ static void http_host_port(const char *url, char *out, size_t outlen)
     curl_url_cleanup(u);
 }
 
-static int http_is_tls_error(CURLcode rc)
-{
-    switch (rc) {
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_CIPHER:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_ISSUER_ERROR:
-    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-    case CURLE_SSL_INVALIDCERTSTATUS:
-    case CURLE_SSL_ENGINE_NOTFOUND:
-    case CURLE_SSL_ENGINE_SETFAILED:
-    case CURLE_SSL_ENGINE_INITFAILED:
-    case CURLE_SSL_CRL_BADFILE:
-    case CURLE_SSL_SHUTDOWN_FAILED:
-    case CURLE_USE_SSL_FAILED:
-        return 1;
-    default:
-        return 0;
-    }
-}
-
 /* Turns a failed transfer into a sentence naming what went wrong. */
 static void http_transport_error(xp_http *h, CURLcode rc, const char *url, double elapsed,
                                  char *err, size_t errlen)
@@ -187,7 +165,7 @@ static void http_transport_error(xp_http *h, CURLcode rc, const char *url, doubl
     default:
         break;
     }
-    if (http_is_tls_error(rc))
+    if (xp_reason_curl(rc) == XP_REASON_TLS)
         snprintf(err, errlen, "TLS error with %.100s: %.100s", where, detail);
     else
         snprintf(err, errlen, "request to %.100s failed: %.100s", where, detail);
@@ -207,6 +185,10 @@ static int http_setup(xp_http *h, const xp_http_req *req, long timeout_ms)
     bad |= curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK;
     bad |= curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms) != CURLE_OK;
     bad |= curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms) != CURLE_OK;
+    /* At the deadline, leave a name lookup still running on curl's resolver thread to finish
+     * (and free itself) on its own: without this, curl 7.87+ waits for it, and a DNS server
+     * that never answers holds the probe for the resolver's own timeouts (10 s). */
+    bad |= curl_easy_setopt(c, CURLOPT_QUICK_EXIT, 1L) != CURLE_OK;
     bad |= curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)XP_HTTP_BODY_MAX) != CURLE_OK;
     bad |= curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->errbuf) != CURLE_OK;
     bad |= curl_easy_setopt(c, CURLOPT_USERAGENT, "resilience_exporter/" XP_VERSION) != CURLE_OK;
@@ -243,32 +225,29 @@ int xp_http_do(xp_http *h, const xp_http_req *req, xp_probe *p, long *status)
     h->errbuf[0] = '\0';
     h->cancel = p->cancel;
 
-    if (p->cancel && atomic_load(p->cancel)) {
-        snprintf(p->err, sizeof(p->err), "cancelled: the exporter is stopping");
-        return -1;
-    }
+    if (p->cancel && atomic_load(p->cancel))
+        return xp_probe_fail(p, XP_REASON_TIMEOUT, "cancelled: the exporter is stopping");
     double start = xp_clock_mono();
     double left = p->deadline - start;
-    if (left < 0.001) {
-        snprintf(p->err, sizeof(p->err), "timed out: no time left before the request");
-        return -1;
-    }
-    if (http_setup(h, req, (long)(left * 1000)) != 0) {
-        snprintf(p->err, sizeof(p->err), "libcurl rejected an option (out of memory or too old)");
-        return -1;
-    }
+    if (left < 0.001)
+        return xp_probe_fail(p, XP_REASON_TIMEOUT, "timed out: no time left before the request");
+    /* The request could not be made at all: closest to a connection that never happened. */
+    if (http_setup(h, req, (long)(left * 1000)) != 0)
+        return xp_probe_fail(p, XP_REASON_CONNECT,
+                             "libcurl rejected an option (out of memory or too old)");
     CURLcode rc = curl_easy_perform(h->curl);
     /* The Authorization header list and the credentials belong to the caller: drop curl's
      * pointers to them now so nothing dangles once the caller frees them. */
     curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, NULL);
     if (rc != CURLE_OK) {
         http_transport_error(h, rc, req->url, xp_clock_mono() - start, p->err, sizeof(p->err));
+        /* The caps abort with a write error, which must read as the oversized answer it is. */
+        p->reason = h->body_overflow || h->headers_overflow ? XP_REASON_PROTOCOL
+                                                            : xp_reason_curl(rc);
         return -1;
     }
-    if (xp_buf_failed(&h->body) || xp_buf_failed(&h->headers)) {
-        snprintf(p->err, sizeof(p->err), "out of memory reading the response");
-        return -1;
-    }
+    if (xp_buf_failed(&h->body) || xp_buf_failed(&h->headers))
+        return xp_probe_fail(p, XP_REASON_PROTOCOL, "out of memory reading the response");
     curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, status);
     return 0;
 }
@@ -331,6 +310,13 @@ void xp_http_status_error(char *err, size_t errlen, long status, const char *wha
             what = "unexpected status";
     }
     snprintf(err, errlen, "HTTP %ld %s", status, what);
+}
+
+int xp_http_fail_status(xp_probe *p, long status, const char *what)
+{
+    xp_http_status_error(p->err, sizeof(p->err), status, what);
+    p->reason = xp_reason_http_status(status);
+    return -1;
 }
 
 int xp_http_url(const char *url, const char *append, int keep_query, char *out, size_t outlen,

@@ -33,7 +33,8 @@ void xp_http_free(xp_http *h); /* NULL-safe; wipes the received data */
 
 /* Runs one request within p->deadline, honouring *p->cancel. Returns 0 with *status set when
  * a complete HTTP response arrived (of any status), or -1 with p->err naming the transport
- * failure. */
+ * failure and p->reason its class (timeout, dns, tls, connect, or protocol for an answer over
+ * the caps). */
 int xp_http_do(xp_http *h, const xp_http_req *req, xp_probe *p, long *status);
 
 /* The body of the last response (NUL-terminated) and its length. */
@@ -48,6 +49,10 @@ int xp_http_header_find(const char *block, size_t len, const char *name, char *o
 
 /* Writes "HTTP 503 server error"-style texts: `what` after the status, or a generic reason. */
 void xp_http_status_error(char *err, size_t errlen, long status, const char *what);
+
+/* Fails the probe for an unwanted status: p->err as above, p->reason from the status (401/403
+ * auth, 429 rate_limited, 5xx server_error, other 4xx client_error). Returns -1. */
+int xp_http_fail_status(xp_probe *p, long status, const char *what);
 
 /* Parses url (http or https only) and writes it back without user, password and fragment,
  * and without the query unless keep_query (a query may carry a key: never in a label).

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "collectors.h"
+#include "collector.h"
 #include "http_probe.h"
 #include "config/keys.h"
 #include "openai_models.h"
@@ -46,24 +46,17 @@ typedef struct openai_inst {
     xp_http *http;
 } openai_inst;
 
-static const xp_key_def openai_keys[] = {
-    {XP_KEY(openai_inst, base_url, XP_KEY_STRING)},
-    {XP_SECRET_KEY(openai_inst, api_key)},
-    {XP_KEY(openai_inst, model, XP_KEY_STRING)},
-    {NULL, 0, 0, 0},
+static const xp_key openai_keys[] = {
+    XP_KEY(openai_inst, base_url, XP_K_STRING, .flags = XP_KEY_EMBEDS_SECRET,
+           .def = OPENAI_DEFAULT_URL),
+    XP_KEY(openai_inst, api_key, XP_K_STRING, .flags = XP_KEY_SECRET),
+    XP_KEY(openai_inst, model, XP_K_STRING),
+    XP_KEY_END,
 };
-
-static const char *const openai_secrets[] = {"api_key", NULL};
 
 static void *openai_create(void)
 {
     return calloc(1, sizeof(openai_inst));
-}
-
-static xp_set_result openai_set(void *inst, const char *key, const char *value, char *err,
-                                size_t errlen)
-{
-    return xp_keys_set(openai_keys, inst, key, value, err, errlen);
 }
 
 static void openai_free_headers(openai_inst *s)
@@ -79,10 +72,6 @@ static int openai_validate(void *inst, char *err, size_t errlen)
 {
     openai_inst *s = inst;
     char why[128];
-    if (!s->base_url && !(s->base_url = strdup(OPENAI_DEFAULT_URL))) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
     if (xp_http_url(s->base_url, NULL, 0, s->target, sizeof(s->target), why, sizeof(why)) != 0 ||
         xp_http_url(s->base_url, "models", 1, s->models_url, sizeof(s->models_url), why,
                     sizeof(why)) != 0) {
@@ -137,40 +126,30 @@ static void openai_read_ratelimits(openai_inst *s, xp_probe *p)
 static int openai_probe(void *inst, xp_probe *p)
 {
     openai_inst *s = inst;
-    if (!s->http && !(s->http = xp_http_new())) {
-        snprintf(p->err, sizeof(p->err), "cannot create a libcurl handle (out of memory)");
-        return -1;
-    }
+    if (!s->http && !(s->http = xp_http_new()))
+        return xp_probe_fail(p, XP_REASON_CONNECT,
+                             "cannot create a libcurl handle (out of memory)");
     xp_http_req req = {.url = s->models_url, .headers = s->headers};
     long status;
     if (xp_http_do(s->http, &req, p, &status) != 0)
         return -1;
     openai_read_ratelimits(s, p);
-    if (status == 401 || status == 403) {
-        xp_http_status_error(p->err, sizeof(p->err), status, "unauthorized (check api_key)");
-        return -1;
-    }
-    if (status == 429) {
-        xp_http_status_error(p->err, sizeof(p->err), status, "rate limited");
-        return -1;
-    }
-    if (status != 200) {
-        xp_http_status_error(p->err, sizeof(p->err), status, NULL);
-        return -1;
-    }
+    if (status == 401 || status == 403)
+        return xp_http_fail_status(p, status, "unauthorized (check api_key)");
+    if (status == 429)
+        return xp_http_fail_status(p, status, "rate limited");
+    if (status != 200)
+        return xp_http_fail_status(p, status, NULL);
     size_t len;
     const char *body = xp_http_body(s->http, &len);
     char why[96];
     int r = xp_openai_models_has(body, len, s->model, why, sizeof(why));
-    if (r < 0) {
-        snprintf(p->err, sizeof(p->err), "answer to GET /models is not a model list: %s", why);
-        return -1;
-    }
-    if (r == 0) {
-        /* %.100s: the name is ours, but keep room in the error buffer. */
-        snprintf(p->err, sizeof(p->err), "model %.100s not listed", s->model);
-        return -1;
-    }
+    if (r < 0)
+        return xp_probe_fail(p, XP_REASON_PROTOCOL,
+                             "answer to GET /models is not a model list: %s", why);
+    /* %.100s: the name is ours, but keep room in the error buffer. */
+    if (r == 0)
+        return xp_probe_fail(p, XP_REASON_CHECK, "model %.100s not listed", s->model);
     return 0;
 }
 
@@ -191,9 +170,8 @@ const xp_collector xp_collector_openai = {
     .name = "openai",
     .details = openai_details,
     .n_details = OPENAI_D_COUNT,
-    .secret_keys = openai_secrets,
+    .keys = openai_keys,
     .create = openai_create,
-    .set = openai_set,
     .validate = openai_validate,
     .target = openai_target,
     .probe = openai_probe,

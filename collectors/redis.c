@@ -2,14 +2,13 @@
  *
  * hiredis 0.14.1 has only blocking connects with one timeout, and a stopped server accepts
  * into the kernel's backlog and then never answers. So the connect gets the time left to the
- * deadline, and every command is written and read by this file with poll() against the
- * deadline (in slices, to notice cancellation), feeding hiredis's reader by hand. That also
- * lets us cap how much a reply may make us buffer. The connection is kept between probes and
- * dropped after any error. hiredis writes with plain write(): a server that closed the socket
+ * deadline, and every command is written and read by this file, waiting on the socket until
+ * the deadline (sockwait.c) and feeding hiredis's reader by hand. That also lets us cap how
+ * much a reply may make us buffer. The connection is kept between probes and dropped after
+ * any error. hiredis writes with plain write(): a server that closed the socket
  * would raise SIGPIPE, which the core ignores process-wide (main.c). */
 #include <errno.h>
 #include <pthread.h>
-#include <math.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,15 +18,15 @@
 #include <hiredis/hiredis.h>
 
 #include "base/clock.h"
-#include "collectors.h"
+#include "collector.h"
 #include "config/keys.h"
-#include "redis_info.h"
 #include "engine/resolve.h"
+#include "reasons.h"
+#include "redis_info.h"
+#include "sockwait.h"
 
 /* INFO is about 5 KB; anything near this is not a redis answering our commands. */
 #define REDIS_REPLY_MAX (1024 * 1024)
-/* Longest wait between checks of the exporter's stop flag. */
-#define REDIS_SLICE_MS 100
 
 enum { D_USED_MEMORY, D_MAXMEMORY, D_CLIENTS, D_HITS, D_MISSES, D_EVICTED, D_COUNT };
 
@@ -71,15 +70,13 @@ typedef struct redis_inst {
     redisContext *ctx; /* kept between probes; NULL when there is none */
 } redis_inst;
 
-static const xp_key_def redis_keys[] = {
-    {XP_KEY(redis_inst, address, XP_KEY_STRING)},
-    {XP_SECRET_KEY(redis_inst, password)},
-    {XP_KEY(redis_inst, username, XP_KEY_STRING)},
-    {XP_KEY(redis_inst, db, XP_KEY_UINT)},
-    {NULL, 0, 0, 0},
+static const xp_key redis_keys[] = {
+    XP_KEY(redis_inst, address, XP_K_STRING, .flags = XP_KEY_REQUIRED | XP_KEY_EMBEDS_SECRET),
+    XP_KEY(redis_inst, password, XP_K_STRING, .flags = XP_KEY_SECRET),
+    XP_KEY(redis_inst, username, XP_K_STRING),
+    XP_KEY(redis_inst, db, XP_K_COUNT),
+    XP_KEY_END,
 };
-
-static const char *const redis_secrets[] = {"password", NULL};
 
 /* How a command ended, so the probe can tell a stale kept connection from a real failure. */
 enum { CMD_OK = 0, CMD_FAIL = -1, CMD_CLOSED = -2 };
@@ -87,12 +84,6 @@ enum { CMD_OK = 0, CMD_FAIL = -1, CMD_CLOSED = -2 };
 static void *redis_create(void)
 {
     return calloc(1, sizeof(redis_inst));
-}
-
-static xp_set_result redis_set(void *inst, const char *key, const char *value, char *err,
-                               size_t errlen)
-{
-    return xp_keys_set(redis_keys, inst, key, value, err, errlen);
 }
 
 /* "host:port", "[v6]:port", "host" (port 6379) or "unix:/path". */
@@ -159,8 +150,8 @@ oom:
 static int redis_validate(void *inst, char *err, size_t errlen)
 {
     redis_inst *s = inst;
-    if (!s->address || !*s->address) {
-        snprintf(err, errlen, "redis needs address");
+    if (!*s->address) {
+        snprintf(err, errlen, "address must not be empty");
         return -1;
     }
     if (s->username && *s->username && !(s->password && *s->password)) {
@@ -200,75 +191,39 @@ static double redis_left(const xp_probe *p)
     return p->deadline - xp_clock_mono();
 }
 
-static int redis_cancelled(const xp_probe *p)
+/* A context error as the probe's failure: "WHAT: errstr", reason from hiredis's error kind. */
+static int redis_ctx_fail(const redisContext *c, xp_probe *p, const char *what)
 {
-    return p->cancel && atomic_load(p->cancel);
+    return xp_probe_fail(p, xp_reason_redis_error(c->err, c->errstr), "%s: %s", what, c->errstr);
 }
 
-/* Waits until fd is ready for `events`, the deadline passes (0) or the probe is cancelled
- * (-2). 1 = ready; -1 = poll failed. */
-static int redis_wait(int fd, short events, const xp_probe *p)
-{
-    for (;;) {
-        if (redis_cancelled(p))
-            return -2;
-        double left = redis_left(p);
-        if (left <= 0)
-            return 0;
-        int ms = left * 1000 < REDIS_SLICE_MS ? (int)ceil(left * 1000) : REDIS_SLICE_MS;
-        struct pollfd pfd = {.fd = fd, .events = events};
-        int rc = poll(&pfd, 1, ms);
-        if (rc > 0)
-            return 1;
-        if (rc < 0 && errno != EINTR)
-            return -1;
-    }
-}
-
-static void redis_wait_error(int w, const char *what, double start, xp_probe *p)
-{
-    if (w == 0)
-        snprintf(p->err, sizeof(p->err), "timed out after %.1fs waiting for %s",
-                 xp_clock_mono() - start, what);
-    else if (w == -2)
-        snprintf(p->err, sizeof(p->err), "cancelled waiting for %s", what);
-    else
-        snprintf(p->err, sizeof(p->err), "poll failed waiting for %s: %s", what, strerror(errno));
-}
-
-/* Sends one command and reads its reply into *out. On CMD_FAIL/CMD_CLOSED p->err says why
- * and the connection must be dropped. `what` names the command in errors: never an argv
- * that holds a secret. */
+/* Sends one command and reads its reply into *out. On CMD_FAIL/CMD_CLOSED p->err and
+ * p->reason say why and the connection must be dropped. `what` names the command in errors:
+ * never an argv that holds a secret. */
 static int redis_cmd(redis_inst *s, xp_probe *p, double start, const char *what, int argc,
                      const char **argv, redisReply **out)
 {
     redisContext *c = s->ctx;
+    char doing[64];
     *out = NULL;
     double left = redis_left(p);
-    if (left <= 0) {
-        snprintf(p->err, sizeof(p->err), "timed out after %.1fs before %s", xp_clock_mono() - start,
-                 what);
-        return CMD_FAIL;
-    }
-    /* A safety net under the poll() below: no single read or write may outlive the probe. */
-    if (redisSetTimeout(c, redis_tv(left)) != REDIS_OK) {
-        snprintf(p->err, sizeof(p->err), "setting the socket timeout failed: %s", c->errstr);
-        return CMD_FAIL;
-    }
-    if (redisAppendCommandArgv(c, argc, argv, NULL) != REDIS_OK) {
-        snprintf(p->err, sizeof(p->err), "%s: %s", what, c->errstr);
-        return CMD_FAIL;
-    }
+    if (left <= 0)
+        return xp_probe_fail(p, XP_REASON_TIMEOUT, "timed out after %.1fs before %s",
+                             xp_clock_mono() - start, what);
+    /* A safety net under the poll below: no single read or write may outlive the probe. */
+    if (redisSetTimeout(c, redis_tv(left)) != REDIS_OK)
+        return redis_ctx_fail(c, p, "setting the socket timeout failed");
+    if (redisAppendCommandArgv(c, argc, argv, NULL) != REDIS_OK)
+        return redis_ctx_fail(c, p, what);
+    snprintf(doing, sizeof(doing), "waiting for %s", what);
     int done = 0;
     while (!done) {
-        int w = redis_wait(c->fd, POLLOUT, p);
-        if (w != 1) {
-            redis_wait_error(w, what, start, p);
-            return CMD_FAIL;
-        }
+        xp_wait_result w = xp_sock_wait(c->fd, POLLOUT, p->deadline, p->cancel);
+        if (w != XP_WAIT_READY)
+            return xp_sock_wait_fail(p, w, doing, start);
         if (redisBufferWrite(c, &done) != REDIS_OK) {
-            snprintf(p->err, sizeof(p->err), "sending %s: %s", what, c->errstr);
-            return CMD_FAIL;
+            snprintf(doing, sizeof(doing), "sending %s", what);
+            return redis_ctx_fail(c, p, doing);
         }
     }
 
@@ -276,29 +231,26 @@ static int redis_cmd(redis_inst *s, xp_probe *p, double start, const char *what,
     void *reply = NULL;
     for (;;) {
         if (redisGetReplyFromReader(c, &reply) != REDIS_OK) {
-            snprintf(p->err, sizeof(p->err), "reading the reply to %s: %s", what, c->errstr);
-            return CMD_FAIL;
+            snprintf(doing, sizeof(doing), "reading the reply to %s", what);
+            return redis_ctx_fail(c, p, doing);
         }
         if (reply)
             break;
-        int w = redis_wait(c->fd, POLLIN, p);
-        if (w != 1) {
-            redis_wait_error(w, what, start, p);
-            return CMD_FAIL;
-        }
+        xp_wait_result w = xp_sock_wait(c->fd, POLLIN, p->deadline, p->cancel);
+        if (w != XP_WAIT_READY)
+            return xp_sock_wait_fail(p, w, doing, start);
         size_t before = c->reader->len;
         if (redisBufferRead(c) != REDIS_OK) {
             int closed = c->err == REDIS_ERR_EOF && total == 0;
-            snprintf(p->err, sizeof(p->err), "reading the reply to %s: %s", what,
-                     c->err == REDIS_ERR_EOF ? "server closed the connection" : c->errstr);
+            xp_probe_fail(p, xp_reason_redis_error(c->err, c->errstr),
+                          "reading the reply to %s: %s", what,
+                          c->err == REDIS_ERR_EOF ? "server closed the connection" : c->errstr);
             return closed ? CMD_CLOSED : CMD_FAIL;
         }
         total += c->reader->len - before;
-        if (total > REDIS_REPLY_MAX) {
-            snprintf(p->err, sizeof(p->err), "reply to %s larger than %d bytes", what,
-                     REDIS_REPLY_MAX);
-            return CMD_FAIL;
-        }
+        if (total > REDIS_REPLY_MAX)
+            return xp_probe_fail(p, XP_REASON_PROTOCOL, "reply to %s larger than %d bytes", what,
+                                 REDIS_REPLY_MAX);
     }
     *out = reply;
     return CMD_OK;
@@ -308,11 +260,12 @@ static int redis_cmd(redis_inst *s, xp_probe *p, double start, const char *what,
 static int redis_reply_error(const redisReply *r, const char *what, xp_probe *p)
 {
     const char *msg = r->str ? r->str : "";
-    if (strncmp(msg, "WRONGPASS", 9) == 0 || strncmp(msg, "NOAUTH", 6) == 0 ||
-        strcmp(what, "AUTH") == 0)
-        snprintf(p->err, sizeof(p->err), "authentication failed (%.200s)", msg);
+    int is_auth = strcmp(what, "AUTH") == 0;
+    xp_reason why = xp_reason_redis_reply(msg, is_auth);
+    if (why == XP_REASON_AUTH)
+        xp_probe_fail(p, why, "authentication failed (%.200s)", msg);
     else
-        snprintf(p->err, sizeof(p->err), "%s failed: %.200s", what, msg);
+        xp_probe_fail(p, why, "%s failed: %.200s", what, msg);
     return CMD_FAIL;
 }
 
@@ -346,11 +299,9 @@ static void redis_fn_init(void)
 static int redis_connect(redis_inst *s, xp_probe *p, double start)
 {
     double left = redis_left(p);
-    if (left <= 0) {
-        snprintf(p->err, sizeof(p->err), "timed out after %.1fs before connecting",
-                 xp_clock_mono() - start);
-        return -1;
-    }
+    if (left <= 0)
+        return xp_probe_fail(p, XP_REASON_TIMEOUT, "timed out after %.1fs before connecting",
+                             xp_clock_mono() - start);
     /* hiredis resolves with a blocking getaddrinfo that its timeout does not cover, so a
      * hanging DNS server would hold the probe for the resolver's own timeouts: resolve within
      * the deadline here and let hiredis connect to the numeric address. */
@@ -358,32 +309,26 @@ static int redis_connect(redis_inst *s, xp_probe *p, double start)
     if (!s->unix_path) {
         char err[XP_ERR_MAX];
         if (xp_resolve(s->host, NULL, p->deadline, p->cancel, ip, sizeof(ip), err, sizeof(err)) !=
-            0) {
-            snprintf(p->err, sizeof(p->err), "%s", err);
-            return -1;
-        }
+            0)
+            return xp_probe_fail(p, xp_reason_resolve(xp_clock_mono(), p->deadline), "%s", err);
         left = redis_left(p);
-        if (left <= 0) {
-            snprintf(p->err, sizeof(p->err), "timed out after %.1fs before connecting",
-                     xp_clock_mono() - start);
-            return -1;
-        }
+        if (left <= 0)
+            return xp_probe_fail(p, XP_REASON_TIMEOUT, "timed out after %.1fs before connecting",
+                                 xp_clock_mono() - start);
     }
     struct timeval tv = redis_tv(left);
     redisContext *c = s->unix_path ? redisConnectUnixWithTimeout(s->unix_path, tv)
                                    : redisConnectWithTimeout(ip, s->port, tv);
-    if (!c) {
-        snprintf(p->err, sizeof(p->err), "connecting: out of memory");
-        return -1;
-    }
+    if (!c)
+        return xp_probe_fail(p, XP_REASON_CONNECT, "connecting: out of memory");
     if (c->err) {
+        xp_reason why = xp_reason_redis_error(c->err, c->errstr);
         if (strstr(c->errstr, "refused"))
-            snprintf(p->err, sizeof(p->err), "connection refused");
-        else if (strstr(c->errstr, "timed out"))
-            snprintf(p->err, sizeof(p->err), "timed out after %.1fs connecting",
-                     xp_clock_mono() - start);
+            xp_probe_fail(p, why, "connection refused");
+        else if (why == XP_REASON_TIMEOUT)
+            xp_probe_fail(p, why, "timed out after %.1fs connecting", xp_clock_mono() - start);
         else
-            snprintf(p->err, sizeof(p->err), "connecting: %s", c->errstr);
+            xp_probe_fail(p, why, "connecting: %s", c->errstr);
         redisFree(c);
         return -1;
     }
@@ -392,10 +337,8 @@ static int redis_connect(redis_inst *s, xp_probe *p, double start)
     if (redis_default_array)
         c->reader->fn = &redis_capped_fn;
     /* Set at once: until the first command sets its own, a stopped server would hang us. */
-    if (redisSetTimeout(c, redis_tv(redis_left(p))) != REDIS_OK) {
-        snprintf(p->err, sizeof(p->err), "setting the socket timeout failed: %s", c->errstr);
-        return -1;
-    }
+    if (redisSetTimeout(c, redis_tv(redis_left(p))) != REDIS_OK)
+        return redis_ctx_fail(c, p, "setting the socket timeout failed");
 
     redisReply *r = NULL;
     int rc;
@@ -436,9 +379,8 @@ static int redis_ping_info(redis_inst *s, xp_probe *p, double start)
     if (r->type == REDIS_REPLY_ERROR) {
         rc = redis_reply_error(r, "PING", p);
     } else if (r->type != REDIS_REPLY_STATUS || !r->str || strcmp(r->str, "PONG") != 0) {
-        snprintf(p->err, sizeof(p->err), "unexpected reply to PING (type %d: %.40s)", r->type,
-                 r->str ? r->str : "");
-        rc = CMD_FAIL;
+        rc = xp_probe_fail(p, XP_REASON_PROTOCOL, "unexpected reply to PING (type %d: %.40s)",
+                           r->type, r->str ? r->str : "");
     }
     freeReplyObject(r);
     if (rc != CMD_OK)
@@ -506,9 +448,8 @@ const xp_collector xp_collector_redis = {
     .name = "redis",
     .details = redis_details,
     .n_details = D_COUNT,
-    .secret_keys = redis_secrets,
+    .keys = redis_keys,
     .create = redis_create,
-    .set = redis_set,
     .validate = redis_validate,
     .target = redis_target,
     .probe = redis_probe,

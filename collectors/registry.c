@@ -1,14 +1,6 @@
-/* Every collector this binary knows. Adding a backend type: one file in collectors/ and one
- * line here. (A static table rather than constructor self-registration, which a static
- * library can silently drop.) */
-#include <string.h>
+/* The collectors of the real binary: the list of registry.h. */
+#include <stddef.h>
 
-#include "collectors.h"
+#include "registry.h"
 
-const xp_collector *const xp_collectors[] = {
-    &xp_collector_postgres,
-    &xp_collector_redis,
-    &xp_collector_s3,
-    &xp_collector_openai,
-    NULL,
-};
+const xp_collector *const xp_collectors[] = {XP_COLLECTORS(XP_COLLECTOR_ENTRY) NULL};

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "collectors.h"
+#include "collector.h"
 #include "http_probe.h"
 #include "config/keys.h"
 #include "localstack_health.h"
@@ -33,27 +33,19 @@ typedef struct s3_inst {
     xp_http *http;
 } s3_inst;
 
-static const xp_key_def s3_keys[] = {
-    {XP_KEY(s3_inst, endpoint, XP_KEY_STRING)},
-    {XP_KEY(s3_inst, bucket, XP_KEY_STRING)},
-    {XP_KEY(s3_inst, region, XP_KEY_STRING)},
-    {XP_SECRET_KEY(s3_inst, access_key_id)},
-    {XP_SECRET_KEY(s3_inst, secret_access_key)},
-    {XP_KEY(s3_inst, localstack_health, XP_KEY_BOOL)},
-    {NULL, 0, 0, 0},
+static const xp_key s3_keys[] = {
+    XP_KEY(s3_inst, endpoint, XP_K_STRING, .flags = XP_KEY_REQUIRED | XP_KEY_EMBEDS_SECRET),
+    XP_KEY(s3_inst, bucket, XP_K_STRING, .flags = XP_KEY_REQUIRED),
+    XP_KEY(s3_inst, region, XP_K_STRING, .def = "us-east-1"),
+    XP_KEY(s3_inst, access_key_id, XP_K_STRING, .flags = XP_KEY_SECRET),
+    XP_KEY(s3_inst, secret_access_key, XP_K_STRING, .flags = XP_KEY_SECRET),
+    XP_KEY(s3_inst, localstack_health, XP_K_BOOL),
+    XP_KEY_END,
 };
-
-static const char *const s3_secrets[] = {"access_key_id", "secret_access_key", NULL};
 
 static void *s3_create(void)
 {
     return calloc(1, sizeof(s3_inst));
-}
-
-static xp_set_result s3_set(void *inst, const char *key, const char *value, char *err,
-                            size_t errlen)
-{
-    return xp_keys_set(s3_keys, inst, key, value, err, errlen);
 }
 
 /* Looser than AWS's naming rules (old us-east-1 buckets may hold capitals and '_'), strict
@@ -74,20 +66,9 @@ static int s3_validate(void *inst, char *err, size_t errlen)
 {
     s3_inst *s = inst;
     char why[128];
-    if (!s->endpoint || !s->bucket) {
-        snprintf(err, errlen, "s3 needs endpoint and bucket");
-        return -1;
-    }
     if (!s3_bucket_ok(s->bucket)) {
         snprintf(err, errlen, "bucket must be a bucket name: letters, digits, '.', '-', '_'");
         return -1;
-    }
-    if (!s->region) {
-        s->region = strdup("us-east-1");
-        if (!s->region) {
-            snprintf(err, errlen, "out of memory");
-            return -1;
-        }
     }
     if (!s->region[0] || strpbrk(s->region, ": /")) {
         snprintf(err, errlen, "region must be a region name such as us-east-1");
@@ -138,14 +119,12 @@ static int s3_head_bucket(s3_inst *s, xp_probe *p)
     if (status == 200)
         return 0;
     if (status == 403)
-        xp_http_status_error(p->err, sizeof(p->err), status, "access denied (check credentials)");
-    else if (status == 404)
-        xp_http_status_error(p->err, sizeof(p->err), status, "bucket not found");
-    else if (status == 400)
-        xp_http_status_error(p->err, sizeof(p->err), status, "bad request (check region)");
-    else
-        xp_http_status_error(p->err, sizeof(p->err), status, NULL);
-    return -1;
+        return xp_http_fail_status(p, status, "access denied (check credentials)");
+    if (status == 404)
+        return xp_http_fail_status(p, status, "bucket not found");
+    if (status == 400)
+        return xp_http_fail_status(p, status, "bad request (check region)");
+    return xp_http_fail_status(p, status, NULL);
 }
 
 static int s3_localstack(s3_inst *s, xp_probe *p)
@@ -154,11 +133,9 @@ static int s3_localstack(s3_inst *s, xp_probe *p)
     long status;
     if (xp_http_do(s->http, &req, p, &status) != 0)
         return -1;
-    if (status != 200) {
-        xp_http_status_error(p->err, sizeof(p->err), status,
-                             "from /_localstack/health (is the endpoint LocalStack?)");
-        return -1;
-    }
+    if (status != 200)
+        return xp_http_fail_status(p, status,
+                                   "from /_localstack/health (is the endpoint LocalStack?)");
     size_t len;
     const char *body = xp_http_body(s->http, &len);
     char state[96];
@@ -166,20 +143,17 @@ static int s3_localstack(s3_inst *s, xp_probe *p)
     if (r == 1)
         return 0;
     if (r == 0)
-        snprintf(p->err, sizeof(p->err), "LocalStack health reports s3 %s", state);
-    else
-        snprintf(p->err, sizeof(p->err), "LocalStack health answer unreadable: %s", state);
-    return -1;
+        return xp_probe_fail(p, XP_REASON_CHECK, "LocalStack health reports s3 %s", state);
+    return xp_probe_fail(p, XP_REASON_PROTOCOL, "LocalStack health answer unreadable: %s", state);
 }
 
 static int s3_probe(void *inst, xp_probe *p)
 {
     s3_inst *s = inst;
     /* Created on the first probe, not in validate: --config.check never needs libcurl. */
-    if (!s->http && !(s->http = xp_http_new())) {
-        snprintf(p->err, sizeof(p->err), "cannot create a libcurl handle (out of memory)");
-        return -1;
-    }
+    if (!s->http && !(s->http = xp_http_new()))
+        return xp_probe_fail(p, XP_REASON_CONNECT,
+                             "cannot create a libcurl handle (out of memory)");
     if (s3_head_bucket(s, p) != 0)
         return -1;
     if (s->localstack_health && s3_localstack(s, p) != 0)
@@ -204,9 +178,8 @@ const xp_collector xp_collector_s3 = {
     .name = "s3",
     .details = NULL,
     .n_details = 0,
-    .secret_keys = s3_secrets,
+    .keys = s3_keys,
     .create = s3_create,
-    .set = s3_set,
     .validate = s3_validate,
     .target = s3_target,
     .probe = s3_probe,

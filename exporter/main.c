@@ -14,13 +14,17 @@
 #include "config/cli.h"
 #include "config/config.h"
 #include "web/http.h"
+#include "base/buf.h"
 #include "base/log.h"
+#include "engine/events.h"
 #include "engine/runtime.h"
+#include "engine/watch.h"
+#include "expo/whatif_report.h"
+#include "model/whatif.h"
 
 static xp_cli cli;
 static pthread_mutex_t reload_mu = PTHREAD_MUTEX_INITIALIZER;
-static char listen_address[256];
-static char tls_files[1024]; /* to notice a reload that changes what needs a restart */
+static char listen_address[256]; /* to notice a reload that changes what needs a restart */
 
 /* Loads the config the way the flags say: the named file, else the default path, else the
  * built-in defaults; then applies --web.config.file and the flag overrides. */
@@ -35,9 +39,16 @@ static xp_config *load_config(char *err, size_t errlen)
         cfg = xp_config_load_builtin(err, errlen);
     if (!cfg)
         return NULL;
-    if (cli.web_config_file && xp_config_load_web(cfg, cli.web_config_file, err, errlen) != 0) {
-        xp_config_free(cfg);
-        return NULL;
+    if (cli.web_config_file) {
+        int replaced = cfg->web.tls_cert_file || cfg->web.basic_auth_user;
+        if (xp_config_load_web(cfg, cli.web_config_file, err, errlen) != 0) {
+            xp_config_free(cfg);
+            return NULL;
+        }
+        if (replaced)
+            xp_log(XP_LOG_WARN, NULL,
+                   "--web.config.file replaces the TLS and basic auth keys of [web]", "config",
+                   cfg->path, "web_config", cli.web_config_file, NULL);
     }
     char *over[2] = {NULL, NULL};
     if (cli.listen_address && !(over[0] = strdup(cli.listen_address)))
@@ -75,59 +86,38 @@ oom:
     return NULL;
 }
 
-static void describe_tls(const xp_config *cfg, char *buf, size_t len)
-{
-    snprintf(buf, len, "%s|%s", cfg->web.tls_cert_file ? cfg->web.tls_cert_file : "",
-             cfg->web.tls_key_file ? cfg->web.tls_key_file : "");
-}
-
-/* SIGHUP and POST /-/reload: all or nothing. Everything that can fail comes first (the
- * config, the new runtime, the credentials' copies); only then do auth, logging, the
- * telemetry path and the dependencies switch, none of which can fail any more. A reload that
- * fails keeps everything as it was and says why. */
+/* SIGHUP and POST /-/reload: all or nothing. Everything that can fail comes first: the
+ * config, the web side's settings (TLS files, headers, copies of the credentials: checked and
+ * loaded by xp_http_prepare, in force only at xp_http_commit) and the new runtime. Only then
+ * do logging, the telemetry path, the web settings and the dependencies switch, none of
+ * which can fail any more. A reload that fails keeps everything as it was and says why. */
 static int reload(char *err, size_t errlen)
 {
     pthread_mutex_lock(&reload_mu);
     xp_config *cfg = load_config(err, errlen);
     if (!cfg)
         goto fail;
+    xp_http_next *web = xp_http_prepare(&cfg->web, err, errlen);
+    if (!web) {
+        xp_config_free(cfg);
+        goto fail;
+    }
     /* Read before the runtime takes cfg: after commit it may be freed by the next reload. */
     int level = cfg->log_level, format = cfg->log_format;
     char path[XP_TELEMETRY_PATH_MAX];
     snprintf(path, sizeof(path), "%s", cfg->telemetry_path); /* length checked by load_config */
-    char tls[sizeof(tls_files)];
-    describe_tls(cfg, tls, sizeof(tls));
-    int restart_needed = strcmp(cfg->listen_address, listen_address) != 0 || strcmp(tls, tls_files) != 0;
-    char *user = NULL, *hash = NULL;
-    if (cfg->web.basic_auth_user && cfg->web.basic_auth_password_hash) {
-        user = strdup(cfg->web.basic_auth_user);
-        hash = strdup(cfg->web.basic_auth_password_hash);
-    }
-    int copied = !cfg->web.basic_auth_user || !cfg->web.basic_auth_password_hash || (user && hash);
-    xp_runtime_next *next = copied ? xp_runtime_prepare(cfg, err, errlen) : NULL;
-    if (!copied) {
-        xp_config_free(cfg);
-        snprintf(err, errlen, "out of memory");
-    }
-    /* Auth copies its strings, so it can still fail: before the commit, with the running
-     * runtime untouched, where giving up changes nothing. */
-    if (next && xp_auth_configure(user, hash) != 0) {
-        xp_runtime_discard(next);
-        next = NULL;
-        snprintf(err, errlen, "out of memory");
-    }
-    free(user);
-    if (hash) {
-        explicit_bzero(hash, strlen(hash));
-        free(hash);
-    }
-    if (!next)
+    int restart_needed = strcmp(cfg->listen_address, listen_address) != 0;
+    xp_runtime_next *next = xp_runtime_prepare(cfg, err, errlen);
+    if (!next) {
+        xp_http_discard(web);
         goto fail;
+    }
     xp_log_setup(level, format);
     (void)xp_http_set_telemetry_path(path); /* fits: checked by load_config */
+    xp_http_commit(web);
     xp_runtime_commit(next);
     if (restart_needed)
-        xp_log(XP_LOG_WARN, NULL, "listen address and TLS files take effect only at restart", NULL);
+        xp_log(XP_LOG_WARN, NULL, "the listen address takes effect only at restart", NULL);
     xp_runtime_reload_result(1);
     pthread_mutex_unlock(&reload_mu);
     return 0;
@@ -148,6 +138,45 @@ static void raise_fd_limit(void)
         return;
     rl.rlim_cur = rl.rlim_max;
     (void)setrlimit(RLIMIT_NOFILE, &rl); /* best effort: the old limit still works */
+}
+
+/* The reload with its event for GET /events (the error is the loader's, already free of
+ * secrets). */
+static int reload_and_record(char *err, size_t errlen)
+{
+    int rc = reload(err, errlen);
+    xp_events_reload(rc == 0, rc == 0 ? NULL : err);
+    return rc;
+}
+
+/* --config.check --assume=... / --matrix: the what-if over the loaded config. Exit status as
+ * --config.check: 0, or 2 on a bad --assume. */
+static int print_whatif(const xp_config *cfg)
+{
+    xp_buf out;
+    xp_buf_init(&out);
+    int rc;
+    if (cli.matrix) {
+        rc = xp_matrix_report(cfg, cli.format_json, &out);
+    } else {
+        xp_whatif w;
+        char err[512];
+        if (xp_whatif_parse(cli.assume, xp_whatif_config_name, cfg, cfg->n_deps, &w, err,
+                            sizeof(err)) != 0) {
+            fprintf(stderr, "resilience_exporter: error: %s\n", err);
+            xp_buf_free(&out);
+            return 2;
+        }
+        rc = xp_whatif_report(cfg, &w, cli.format_json, &out);
+    }
+    if (rc != 0 || !out.data) {
+        fprintf(stderr, "resilience_exporter: error: out of memory\n");
+        xp_buf_free(&out);
+        return 1;
+    }
+    fputs(out.data, stdout);
+    xp_buf_free(&out);
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -178,6 +207,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err);
         return 2;
     }
+    if (cli.config_check && (cli.assume || cli.matrix)) {
+        int rc = print_whatif(cfg);
+        xp_config_free(cfg);
+        return rc;
+    }
     if (cli.config_check) {
         char summary[1024];
         xp_config_summary(cfg, summary, sizeof(summary));
@@ -207,43 +241,35 @@ int main(int argc, char **argv)
         return 1;
     }
     snprintf(listen_address, sizeof(listen_address), "%s", cfg->listen_address);
-    describe_tls(cfg, tls_files, sizeof(tls_files));
-    if (xp_auth_configure(cfg->web.basic_auth_user, cfg->web.basic_auth_password_hash) != 0) {
-        xp_log(XP_LOG_ERROR, NULL, "out of memory", NULL);
-        return 1;
-    }
-    char ndeps[24];
+    char ndeps[24], nusers[24];
     snprintf(ndeps, sizeof(ndeps), "%zu", cfg->n_deps);
+    snprintf(nusers, sizeof(nusers), "%zu", cfg->web.n_users);
     xp_log(XP_LOG_INFO, NULL, "starting resilience_exporter", "version", XP_VERSION, "revision",
            XP_REVISION, "config", cfg->path, "listen_address", listen_address, "tls",
-           cfg->web.tls_cert_file ? "on" : "off", "dependencies", ndeps, NULL);
+           cfg->web.tls_cert_file ? "on" : "off", "basic_auth_users", nusers, "api_key",
+           cfg->web.api_key_hash ? "on" : "off", "dependencies", ndeps, NULL);
     /* The runtime exists before anything can ask for a reload: the HTTP server (POST
-     * /-/reload) starts after it, and SIGHUP waits, blocked, for the loop below. */
-    xp_http_opts ho = {cfg->listen_address, cfg->telemetry_path, cfg->web.max_connections,
-                       cfg->web.tls_cert_file, cfg->web.tls_key_file};
-    char *tls_cert = cfg->web.tls_cert_file ? strdup(cfg->web.tls_cert_file) : NULL;
-    char *tls_key = cfg->web.tls_key_file ? strdup(cfg->web.tls_key_file) : NULL;
-    char *telemetry = strdup(cfg->telemetry_path);
-    if ((cfg->web.tls_cert_file && !tls_cert) || (cfg->web.tls_key_file && !tls_key) || !telemetry) {
-        xp_log(XP_LOG_ERROR, NULL, "out of memory", NULL);
-        return 1;
-    }
-    ho.listen_address = listen_address;
-    ho.telemetry_path = telemetry;
-    ho.tls_cert_file = tls_cert;
-    ho.tls_key_file = tls_key;
+     * /-/reload) starts after it, and SIGHUP waits, blocked, for the loop below. So cfg,
+     * which the runtime owns from here, stays as it is until xp_http_start has read it. */
+    xp_http_opts ho = {.listen_address = listen_address,
+                       .telemetry_path = cfg->telemetry_path,
+                       .enable_lifecycle = cli.enable_lifecycle,
+                       .web = &cfg->web};
     if (xp_runtime_start(cfg, err, sizeof(err)) != 0) {
         xp_log(XP_LOG_ERROR, NULL, "cannot start probes", "error", err, NULL);
+        curl_global_cleanup();
         return 1;
     }
-    int http_rc = xp_http_start(&ho, reload, err, sizeof(err));
-    free(tls_cert);
-    free(tls_key);
-    free(telemetry);
-    if (http_rc != 0) {
+    /* Before the HTTP server, so the first request already finds the state evaluated. */
+    if (xp_watch_start() != 0)
+        xp_log(XP_LOG_ERROR, NULL, "cannot start the change tracker: no ETag changes, long-polls "
+               "answer at the end of their wait, no level events", NULL);
+    if (xp_http_start(&ho, reload_and_record, err, sizeof(err)) != 0) {
         xp_log(XP_LOG_ERROR, NULL, "cannot start HTTP server", "error", err, NULL);
         xp_http_stop();
+        xp_watch_stop();
         xp_runtime_stop(1.2);
+        curl_global_cleanup();
         return 1;
     }
 
@@ -252,15 +278,18 @@ int main(int argc, char **argv)
         if (sigwait(&sigs, &sig) != 0)
             continue;
         if (sig == SIGHUP) {
-            reload(err, sizeof(err));
+            reload_and_record(err, sizeof(err));
             continue;
         }
         xp_log(XP_LOG_INFO, NULL, "shutting down", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                NULL);
         break;
     }
-    /* Stop accepting and finish in-flight requests first, then the probes: well within 2 s. */
+    /* Stop accepting and finish in-flight requests first (at most 0.5 s, then every
+     * connection is closed, idle keep-alive ones included), then the probes (at most 1.2 s):
+     * within the 2 s of SPEC section 3 whatever clients and backends do. */
     xp_http_stop();
+    xp_watch_stop();
     xp_runtime_stop(1.2);
     xp_auth_free();
     curl_global_cleanup();

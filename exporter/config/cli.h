@@ -11,7 +11,11 @@ typedef struct xp_cli {
     const char *web_config_file;
     int log_level;  /* -1 when not given */
     int log_format; /* -1 when not given */
+    int enable_lifecycle; /* --web.enable-lifecycle: the HTTP lifecycle endpoints answer */
     int config_check;
+    const char *assume; /* --assume=NAME:STATE,...: with --config.check, print the what-if */
+    int matrix;         /* --matrix: with --config.check, print every single and pair opened */
+    int format_json;    /* --format=json (default text): how --assume and --matrix print */
     int version;
     int help;
 } xp_cli;

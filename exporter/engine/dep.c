@@ -1,6 +1,7 @@
 #include "engine/dep.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/secret.h"
+#include "engine/events.h"
 
 const double xp_probe_buckets[XP_BUCKET_COUNT] = {.001, .0025, .005, .01, .025, .05, .1,
                                                   .25,  .5,    1,    2.5, 5,   10};
@@ -25,32 +27,43 @@ xp_dep *xp_dep_create(xp_dep_cfg *cfg)
     xp_dep *d = calloc(1, sizeof(*d));
     if (!d)
         return NULL;
-    if (pthread_mutex_init(&d->mu, NULL) != 0) {
-        free(d);
-        return NULL;
-    }
+    if (pthread_mutex_init(&d->mu, NULL) != 0)
+        goto fail_mu;
+    xp_breaker_cfg bc = {.failure_threshold = cfg->failure_threshold,
+                         .recovery_timeout = cfg->recovery_timeout,
+                         .half_open_requests = cfg->half_open_requests,
+                         .slow_call_duration = cfg->latency_budget};
+    if (xp_breaker_init(&d->v.br, &d->win, &bc) != 0)
+        goto fail_breaker;
+    /* Breakers that open together must not draw the same jitter. */
+    xp_breaker_seed(&d->v.br, (uint64_t)(uintptr_t)d ^ (uint64_t)(xp_clock_wall() * 1e6));
     d->cfg = *cfg;
     cfg->name = NULL;
     cfg->inst = NULL;
     cfg->fingerprint = NULL;
-    xp_breaker_init(&d->v.br, d->cfg.failure_threshold, d->cfg.recovery_timeout,
-                    d->cfg.half_open_requests);
+    /* The secrets point into the fingerprint, which d owns now. */
+    memset(cfg->secrets, 0, sizeof(cfg->secrets));
+    cfg->n_secrets = 0;
     d->v.last_success_latency = -1;
     for (size_t i = 0; i < XP_DETAIL_MAX; i++)
         d->v.detail[i] = NAN;
     d->heap_index = SIZE_MAX;
     d->start_transition = XP_T_NONE;
     return d;
+
+fail_breaker:
+    pthread_mutex_destroy(&d->mu);
+fail_mu:
+    free(d);
+    return NULL;
 }
 
 void xp_dep_free(xp_dep *d)
 {
     if (!d)
         return;
-    if (d->cfg.collector)
-        d->cfg.collector->destroy(d->cfg.inst);
-    free(d->cfg.name);
-    free(d->cfg.fingerprint);
+    xp_dep_cfg_free(&d->cfg); /* destroys the instance, wipes the copies of the secrets */
+    xp_window_free(&d->win);
     pthread_mutex_destroy(&d->mu);
     free(d);
 }
@@ -62,16 +75,21 @@ void xp_dep_view_copy(xp_dep *d, xp_dep_view *out)
     pthread_mutex_unlock(&d->mu);
 }
 
-void xp_dep_log_transition(const xp_dep *d, xp_transition t, const char *error)
+void xp_dep_log_transition(const xp_dep *d, xp_transition t, const char *error,
+                           const char *reason)
 {
     static const char *const msgs[XP_T_COUNT] = {"breaker opened", "breaker half-open, trying",
                                                  "breaker closed", "breaker reopened"};
     if (t == XP_T_NONE)
         return;
+    xp_events_transition(d->cfg.name, t, reason, error); /* GET /events */
     const char *from, *to;
     xp_transition_names(t, &from, &to);
     int level = (t == XP_T_CLOSED_OPEN || t == XP_T_HALF_OPEN_OPEN) ? XP_LOG_WARN : XP_LOG_INFO;
-    if (error && *error)
+    if (reason && error && *error)
+        xp_log(level, d->cfg.name, msgs[t], "from", from, "to", to, "reason", reason, "error",
+               error, NULL);
+    else if (error && *error)
         xp_log(level, d->cfg.name, msgs[t], "from", from, "to", to, "error", error, NULL);
     else
         xp_log(level, d->cfg.name, msgs[t], "from", from, "to", to, NULL);
@@ -108,20 +126,24 @@ static void clean_text(char *s)
 }
 
 /* Records the outcome of one probe in the view the pages read, and logs what changed. The
- * one place a probe's result enters the state. */
+ * one place a probe's result enters the state. p->reason is XP_REASON_NONE for a success and
+ * a valid reason for a failure. */
 static void record_result(xp_dep *d, int rc, const xp_probe *p, double end, double duration)
 {
     double wall = xp_clock_wall();
+    const char *why = xp_reason_name(p->reason);
     xp_transition t;
     int was_ok;
     pthread_mutex_lock(&d->mu);
     xp_dep_view *v = &d->v;
     was_ok = !v->probed || v->last_success;
-    xp_breaker_record(&v->br, rc == 0, end, &t);
+    xp_breaker_record(&v->br, &d->win, rc == 0 ? XP_CALL_SUCCESS : XP_CALL_FAILURE, duration, end,
+                      &t);
     v->probed = 1;
     v->last_success = rc == 0;
     v->last_duration = duration;
     v->last_timestamp = wall;
+    v->last_reason = p->reason;
     if (rc == 0) {
         v->last_error[0] = '\0';
         v->last_success_latency = duration;
@@ -129,6 +151,8 @@ static void record_result(xp_dep *d, int rc, const xp_probe *p, double end, doub
         snprintf(v->last_error, sizeof(v->last_error), "%s", p->err);
         snprintf(v->failure_error, sizeof(v->failure_error), "%s", p->err);
         v->failure_timestamp = wall;
+        v->failure_reason = p->reason;
+        v->failures[p->reason]++;
     }
     size_t b = 0;
     while (b < XP_BUCKET_COUNT && duration > xp_probe_buckets[b])
@@ -139,17 +163,18 @@ static void record_result(xp_dep *d, int rc, const xp_probe *p, double end, doub
     v->sum += duration;
     memcpy(v->detail, p->detail, sizeof(v->detail));
     pthread_mutex_unlock(&d->mu);
-    xp_dep_changed();
 
     /* Log the first failure of a run and the recovery; repeats go to debug, as collectd's
      * c_complain does, so an outage does not flood the log. */
     if (rc != 0 && was_ok && t == XP_T_NONE)
-        xp_log(XP_LOG_WARN, d->cfg.name, "probe failed", "error", p->err, NULL);
+        xp_log(XP_LOG_WARN, d->cfg.name, "probe failed", "reason", why, "error", p->err, NULL);
     else if (rc != 0)
-        xp_log(XP_LOG_DEBUG, d->cfg.name, "probe failed", "error", p->err, NULL);
+        xp_log(XP_LOG_DEBUG, d->cfg.name, "probe failed", "reason", why, "error", p->err, NULL);
     else if (!was_ok && t == XP_T_NONE)
         xp_log(XP_LOG_INFO, d->cfg.name, "probe succeeded again", NULL);
-    xp_dep_log_transition(d, t, rc != 0 ? p->err : NULL);
+    xp_dep_log_transition(d, t, rc != 0 ? p->err : NULL, rc != 0 ? why : NULL);
+    /* After the transition's event, so a level change it causes is recorded after it. */
+    xp_dep_changed();
 }
 
 void xp_dep_probe(xp_dep *d)
@@ -173,13 +198,19 @@ void xp_dep_probe(xp_dep *d)
         rc = -1;
         snprintf(p.err, sizeof(p.err), "timed out after %.3gs (timeout %.3gs)", duration,
                  d->cfg.timeout);
+        p.reason = XP_REASON_TIMEOUT;
     }
     if (rc != 0 && p.err[0] == '\0')
         snprintf(p.err, sizeof(p.err), "probe failed");
+    /* Every failure has exactly one reason; a collector that named none gets check. */
+    if (rc == 0)
+        p.reason = XP_REASON_NONE;
+    else if (p.reason <= XP_REASON_NONE || p.reason >= XP_REASON_COUNT)
+        p.reason = XP_REASON_CHECK;
     p.err[sizeof(p.err) - 1] = '\0';
     clean_text(p.err);
     /* Whatever a backend or library echoed, no secret of this dependency leaves the process. */
-    xp_secret_scrub_settings(p.err, d->cfg.fingerprint, d->cfg.collector->secret_keys);
+    xp_secret_scrub_all(p.err, sizeof(p.err), d->cfg.secrets, d->cfg.n_secrets);
     if (atomic_load(&d->stop))
         return; /* cut short by shutdown or reload: not the backend's fault */
     record_result(d, rc, &p, end, duration);

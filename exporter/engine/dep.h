@@ -22,6 +22,7 @@ typedef struct xp_dep {
     xp_dep_cfg cfg; /* owned: moved out of the xp_config it came from; read-only after */
     pthread_mutex_t mu; /* guards v; held only for memory work, never across I/O */
     xp_dep_view v;
+    xp_window win; /* the outcomes behind v.br's rates; guarded by mu like v, never copied */
 
     /* The probe's cancel flag: set when the dependency is retired by a reload or the
      * exporter stops; a probe cut short this way records nothing. */
@@ -37,7 +38,8 @@ typedef struct xp_dep {
     xp_pool_job job;
 } xp_dep;
 
-/* Takes over cfg's pointers (name, inst, fingerprint) and clears them in *cfg. */
+/* Takes over cfg's pointers (name, inst, fingerprint and the secrets inside it) and clears
+ * them in *cfg. */
 xp_dep *xp_dep_create(xp_dep_cfg *cfg);
 void xp_dep_free(xp_dep *d);
 void xp_dep_view_copy(xp_dep *d, xp_dep_view *out);
@@ -45,8 +47,10 @@ void xp_dep_view_copy(xp_dep *d, xp_dep_view *out);
 /* Runs one probe now (on the calling worker) and records its result. */
 void xp_dep_probe(xp_dep *d);
 
-/* Logs a breaker transition of d. */
-void xp_dep_log_transition(const xp_dep *d, xp_transition t, const char *error);
+/* Logs a breaker transition of d and records it for GET /events. A transition caused by a
+ * failed probe names its error and reason; the others pass NULL for both. */
+void xp_dep_log_transition(const xp_dep *d, xp_transition t, const char *error,
+                           const char *reason);
 
 /* Called after every state change a scrape could see (probe result, rejected tick). */
 extern void (*xp_dep_on_change)(void);

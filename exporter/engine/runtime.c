@@ -10,6 +10,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "engine/scheduler.h"
+#include "engine/watch.h"
 
 struct xp_runtime {
     xp_config *cfg; /* its deps[] entries are hollow: moved into `deps` */
@@ -43,6 +44,7 @@ static _Atomic double reload_timestamp;
 static void bump(void)
 {
     atomic_fetch_add(&version, 1);
+    xp_watch_notify(); /* change notification: ETag, long-polls, level events, history */
 }
 
 unsigned long xp_runtime_version(void)
@@ -72,8 +74,7 @@ static void runtime_free(xp_runtime *rt)
 /* Whether a running dependency may go on unchanged under the settings of a reload. */
 static int same_dep(const xp_dep *old, const xp_dep_cfg *cfg)
 {
-    return strcmp(old->cfg.name, cfg->name) == 0 && old->cfg.collector == cfg->collector &&
-           strcmp(old->cfg.fingerprint, cfg->fingerprint) == 0;
+    return xp_dep_cfg_same(&old->cfg, cfg);
 }
 
 static uint64_t name_hash(const char *s)
@@ -393,9 +394,7 @@ int xp_runtime_snapshot(xp_snapshot *s)
         const xp_dep_view *v = &s->views[i];
         if (!v->probed)
             s->ready = 0;
-        hd[i].state = v->br.state;
-        hd[i].consecutive_failures = v->br.consecutive_failures;
-        hd[i].failure_threshold = d->cfg.failure_threshold;
+        xp_health_dep_from_breaker(&hd[i], &v->br);
         hd[i].latency_budget = d->cfg.latency_budget;
         hd[i].last_success_latency = v->last_success_latency;
         hd[i].weight = d->cfg.weight;

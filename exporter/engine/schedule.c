@@ -29,7 +29,8 @@ xp_sched_action xp_sched_step(xp_sched *s, xp_breaker *b, double now, xp_transit
 {
     *t = XP_T_NONE;
     int tick = now >= s->next;
-    int trial = b->state == XP_OPEN && now >= xp_breaker_recovery_at(b);
+    double due = xp_breaker_due_at(b); /* 0: no trial off the grid */
+    int trial = due > 0 && now >= due;
     if (!tick && !trial)
         return XP_SCHED_WAIT;
     if (tick)
@@ -46,11 +47,9 @@ void xp_sched_done(xp_sched *s, double end)
 double xp_sched_wake(const xp_sched *s, const xp_breaker *b)
 {
     double w = s->next;
-    if (b->state == XP_OPEN) {
-        double r = xp_breaker_recovery_at(b);
-        if (r < w)
-            w = r;
-    }
+    double due = xp_breaker_due_at(b);
+    if (due > 0 && due < w)
+        w = due;
     return w;
 }
 

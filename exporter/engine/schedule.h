@@ -5,8 +5,9 @@
  * the name), so ten thousand dependencies with the same interval spread over it instead of
  * probing in the same millisecond; the second probe comes between half and one and a half
  * intervals after the first. A tick while OPEN is rejected; the HALF_OPEN trial runs at once
- * when recovery ends, between ticks; a probe that overran skips the ticks it missed (no
- * burst after a stall). Every time is monotonic seconds, so a wall-clock jump changes
+ * when the breaker says it is due (xp_breaker_due_at: the end of the wait it drew, with its
+ * backoff and jitter, or at once after leaving forced_open), between ticks; a probe that
+ * overran skips the ticks it missed (no burst after a stall). Every time is monotonic seconds, so a wall-clock jump changes
  * nothing. */
 #ifndef XP_SCHEDULE_H
 #define XP_SCHEDULE_H
@@ -37,8 +38,8 @@ xp_sched_action xp_sched_step(xp_sched *s, xp_breaker *b, double now, xp_transit
 /* After a probe that ended at `end`: the ticks it overran are skipped, never made up. */
 void xp_sched_done(xp_sched *s, double end);
 
-/* The next time xp_sched_step has something to do: the next tick, or the end of recovery
- * while OPEN if that comes first. */
+/* The next time xp_sched_step has something to do: the next tick, or the breaker's due
+ * trial (xp_breaker_due_at) if that comes first. */
 double xp_sched_wake(const xp_sched *s, const xp_breaker *b);
 
 /* A phase in [0, 1) from a hash of the name: the same dependency keeps its place in the

@@ -102,7 +102,7 @@ static void probe_job(xp_pool_job *job)
     /* Logged here, not on the scheduler's thread: a slow log sink may delay one probe, never
      * the schedule of all of them. */
     if (d->start_transition != XP_T_NONE)
-        xp_dep_log_transition(d, d->start_transition, NULL);
+        xp_dep_log_transition(d, d->start_transition, NULL, NULL);
     xp_dep_probe(d);
     xp_scheduler_done(s, d, xp_clock_mono());
 }

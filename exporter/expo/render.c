@@ -53,7 +53,8 @@ static void plain_sample(xp_buf *b, const char *name, double v)
 static void render_breakers(const xp_snapshot *s, xp_buf *b)
 {
     static const char *const states[] = {"closed", "open", "half_open"};
-    static const char *const results[] = {"success", "failure", "rejected"};
+    static const char *const results[XP_CALL_COUNT] = {"success", "failure", "rejected",
+                                                       "ignored"};
 
     xp_expo_header(b, "circuit_breaker_state", "gauge",
                    "Circuit breaker state: 1 for the current state, 0 for the others." FROM_PROBES);
@@ -73,7 +74,8 @@ static void render_breakers(const xp_snapshot *s, xp_buf *b)
                    s->views[i].br.consecutive_failures);
 
     xp_expo_header(b, "circuit_breaker_calls_total", "counter",
-                   "Probe calls through the breaker by result; rejected: skipped while open." FROM_PROBES);
+                   "Probe calls through the breaker by result; rejected: skipped while open; "
+                   "ignored: failed for a reason in ignore_reasons." FROM_PROBES);
     for (size_t i = 0; i < s->n_deps; i++)
         for (int r = 0; r < XP_CALL_COUNT; r++)
             dep_sample_label(b, "circuit_breaker_calls_total", s->deps[i]->name, "result",
@@ -105,6 +107,33 @@ static void render_breakers(const xp_snapshot *s, xp_buf *b)
     for (size_t i = 0; i < s->n_deps; i++)
         dep_sample(b, "circuit_breaker_last_failure_timestamp_seconds", s->deps[i]->name,
                    floor(s->views[i].failure_timestamp * 1000) / 1000);
+}
+
+/* The window's rates and the operator mode (SPEC section 5, version 2). */
+static void render_rates_and_modes(const xp_snapshot *s, xp_buf *b)
+{
+    xp_expo_header(b, "circuit_breaker_failure_rate", "gauge",
+                   "Failed share of the probes in the breaker's window, 0-1; -1 while the window "
+                   "holds fewer than minimum_calls." FROM_PROBES);
+    for (size_t i = 0; i < s->n_deps; i++)
+        dep_sample(b, "circuit_breaker_failure_rate", s->deps[i]->name,
+                   xp_breaker_failure_rate(&s->views[i].br));
+
+    xp_expo_header(b, "circuit_breaker_slow_call_rate", "gauge",
+                   "Share of the probes in the breaker's window that succeeded slower than "
+                   "slow_call_duration, 0-1; -1 while the window holds fewer than "
+                   "minimum_calls." FROM_PROBES);
+    for (size_t i = 0; i < s->n_deps; i++)
+        dep_sample(b, "circuit_breaker_slow_call_rate", s->deps[i]->name,
+                   xp_breaker_slow_call_rate(&s->views[i].br));
+
+    xp_expo_header(b, "circuit_breaker_mode", "gauge",
+                   "Operator mode of the breaker: 1 for the mode in force, 0 for the "
+                   "others." FROM_PROBES);
+    for (size_t i = 0; i < s->n_deps; i++)
+        for (int m = 0; m < XP_MODE_COUNT; m++)
+            dep_sample_label(b, "circuit_breaker_mode", s->deps[i]->name, "mode",
+                             xp_mode_name((xp_mode)m), s->views[i].br.mode == (xp_mode)m);
 }
 
 static void render_health(const xp_snapshot *s, xp_buf *b)
@@ -176,6 +205,18 @@ static void render_probes(const xp_snapshot *s, xp_buf *b)
         if (s->views[i].probed)
             dep_sample(b, "dependency_probe_last_timestamp_seconds", s->deps[i]->name,
                        floor(s->views[i].last_timestamp * 1000) / 1000);
+}
+
+/* Present from start for every reason, so a rate over it never starts from a missing series. */
+static void render_failures(const xp_snapshot *s, xp_buf *b)
+{
+    xp_expo_header(b, "dependency_probe_failures_total", "counter",
+                   "Failed probes by reason: timeout, dns, tls, connect, auth, rate_limited, "
+                   "server_error, client_error, protocol, check." FROM_PROBES);
+    for (size_t i = 0; i < s->n_deps; i++)
+        for (int r = XP_REASON_NONE + 1; r < XP_REASON_COUNT; r++)
+            dep_sample_label(b, "dependency_probe_failures_total", s->deps[i]->name, "reason",
+                             xp_reason_name((xp_reason)r), (double)s->views[i].failures[r]);
 }
 
 static void render_info(const xp_snapshot *s, xp_buf *b)
@@ -258,8 +299,10 @@ static void render_self(const xp_snapshot *s, const xp_procstat *ps, xp_buf *b)
 int xp_render_metrics(const xp_snapshot *s, const xp_procstat *ps, xp_buf *out)
 {
     render_breakers(s, out);
+    render_rates_and_modes(s, out);
     render_health(s, out);
     render_probes(s, out);
+    render_failures(s, out);
     render_info(s, out);
     render_details(s, out);
     render_self(s, ps, out);

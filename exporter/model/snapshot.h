@@ -26,6 +26,9 @@ typedef struct xp_dep_view {
     char failure_error[XP_ERR_MAX]; /* the latest failure reason, kept after successes */
     double failure_timestamp;       /* wall seconds; 0 if never failed */
     double last_success_latency;    /* seconds; < 0 before the first success */
+    xp_reason last_reason;          /* of the last probe; XP_REASON_NONE after a success */
+    xp_reason failure_reason;       /* of the latest failure, kept after successes */
+    uint64_t failures[XP_REASON_COUNT]; /* failed probes by reason ([XP_REASON_NONE] unused) */
     uint64_t bucket[XP_BUCKET_COUNT]; /* per bucket, not cumulative */
     uint64_t count;
     double sum;

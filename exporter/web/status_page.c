@@ -1,7 +1,9 @@
 #include <math.h>
+#include <string.h>
 #include <time.h>
 
 #include "model/level.h"
+#include "web/chart.h"
 #include "web/pages.h"
 
 static void html(xp_buf *b, const char *s)
@@ -55,12 +57,63 @@ static const char *const css =
     "tr.state-open{background:#ffebee}tr.state-open td.state{color:#c62828;font-weight:bold}"
     "tr.state-half_open{background:#fff8e1}tr.state-half_open td.state{color:#ef6c00;font-weight:bold}"
     ".err{color:#b71c1c;max-width:40em;word-break:break-word}"
+    ".reason{font:bold .8em monospace;padding:.1em .35em;border:1px solid #ef9a9a;border-radius:3px}"
     "#features{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:.4em;max-width:70em}"
     "#features li{padding:.25em .6em;border-radius:4px;border:1px solid}"
     "li.on{color:#2e7d32;border-color:#a5d6a7;background:#f1f8e9}"
-    "li.off{color:#c62828;border-color:#ef9a9a;background:#ffebee;font-weight:bold}small{color:#666}";
+    "li.off{color:#c62828;border-color:#ef9a9a;background:#ffebee;font-weight:bold}small{color:#666}"
+    "#events td.when{color:#666;white-space:nowrap}#events td.kind{font:.85em monospace}"
+    "#events tr.bad td.what{color:#b71c1c}#events tr.good td.what{color:#2e7d32}";
 
-int xp_render_status_page(const xp_snapshot *s, const char *telemetry_path, xp_buf *b)
+/* One row of the events table: when, kind, what happened. */
+static void event_row(xp_buf *b, const xp_event *e, double now)
+{
+    int bad = (e->type == XP_EV_TRANSITION && strcmp(e->to, "open") == 0) ||
+              (e->type == XP_EV_LEVEL && xp_level_parse(e->to) > xp_level_parse(e->from)) ||
+              (e->type == XP_EV_RELOAD && !e->success);
+    int good = (e->type == XP_EV_TRANSITION && strcmp(e->to, "closed") == 0) ||
+               (e->type == XP_EV_LEVEL && xp_level_parse(e->to) < xp_level_parse(e->from));
+    xp_buf_printf(b, "<tr class=\"%s\"><td class=\"when\">", bad ? "bad" : good ? "good" : "");
+    ago(b, now, e->timestamp);
+    xp_buf_printf(b, "</td><td class=\"kind\">%s</td><td class=\"what\">",
+                  xp_event_type_name(e->type));
+    switch (e->type) {
+    case XP_EV_TRANSITION:
+        html(b, e->dependency);
+        xp_buf_printf(b, ": %s &rarr; %s", e->from, e->to);
+        if (e->error[0]) {
+            xp_buf_puts(b, " <span class=\"reason\">");
+            html(b, e->reason[0] ? e->reason : "error");
+            xp_buf_puts(b, "</span> ");
+            html(b, e->error);
+        }
+        break;
+    case XP_EV_LEVEL:
+        xp_buf_printf(b, "level %s &rarr; %s", e->from, e->to);
+        break;
+    case XP_EV_MODE:
+        html(b, e->dependency);
+        xp_buf_printf(b, ": mode %s &rarr; %s", e->from, e->to);
+        if (e->client[0]) {
+            xp_buf_puts(b, " (asked by ");
+            html(b, e->client);
+            xp_buf_puts(b, ")");
+        }
+        break;
+    case XP_EV_RELOAD:
+        if (e->success) {
+            xp_buf_puts(b, "config reloaded");
+        } else {
+            xp_buf_puts(b, "reload failed: ");
+            html(b, e->error);
+        }
+        break;
+    }
+    xp_buf_puts(b, "</td></tr>\n");
+}
+
+int xp_render_status_page(const xp_snapshot *s, const char *telemetry_path,
+                          const xp_status_extra *x, xp_buf *b)
 {
     static const char *const state_text[] = {"CLOSED", "OPEN", "HALF_OPEN"};
     int level = s->health.level;
@@ -70,6 +123,7 @@ int xp_render_status_page(const xp_snapshot *s, const char *telemetry_path, xp_b
     xp_buf_puts(b, xp_level_name(level));
     xp_buf_puts(b, "</title><style>");
     xp_buf_puts(b, css);
+    xp_buf_puts(b, xp_chart_css);
     xp_buf_puts(b, "</style></head><body>\n<h1>resilience_exporter</h1>\n");
     xp_buf_printf(b,
                   "<div class=\"banner lvl-%d\" id=\"level\">Level <b>%s</b> (%d) &middot; "
@@ -106,6 +160,8 @@ int xp_render_status_page(const xp_snapshot *s, const char *telemetry_path, xp_b
             xp_buf_puts(b, "&ndash;");
         xp_buf_puts(b, "</td><td class=\"err\">");
         if (v->failure_timestamp > 0) {
+            xp_buf_printf(b, "<span class=\"reason\">%s</span> ",
+                          xp_reason_name(v->failure_reason));
             html(b, v->failure_error);
             xp_buf_puts(b, " <small>(");
             ago(b, s->now_wall, v->failure_timestamp);
@@ -127,9 +183,21 @@ int xp_render_status_page(const xp_snapshot *s, const char *telemetry_path, xp_b
             html(b, s->cfg->features[j].name);
             xp_buf_puts(b, "</li>\n");
         }
-    xp_buf_puts(b, "</ul>\n<p><a href=\"");
+    xp_buf_puts(b, "</ul>\n<h2>History</h2>\n");
+    xp_render_chart(b, x, s->health.system_score, level, &s->cfg->degradation);
+    xp_buf_puts(b, "<h2>Recent events</h2>\n");
+    if (x->n_events == 0) {
+        xp_buf_puts(b, "<p id=\"no-events\"><small>nothing happened yet</small></p>\n");
+    } else {
+        xp_buf_puts(b, "<table id=\"events\">\n");
+        for (size_t i = 0; i < x->n_events; i++)
+            event_row(b, &x->events[i], s->now_wall);
+        xp_buf_puts(b, "</table>\n");
+    }
+    xp_buf_puts(b, "<p><a href=\"");
     html(b, telemetry_path);
     xp_buf_puts(b, "\">Metrics</a> &middot; <a href=\"/health\">/health (JSON)</a> &middot; "
+                   "<a href=\"/events\">/events (JSON)</a> &middot; "
                    "<small>refreshes every 5 s &middot; resilience_exporter " XP_VERSION
                    "</small></p>\n</body></html>\n");
     return xp_buf_failed(b) ? -1 : 0;

@@ -90,7 +90,15 @@ static void fill_snapshot(xp_config *cfg, xp_snapshot *s)
         const xp_dep_cfg *d = &cfg->deps[i];
         xp_dep_view *v = &s->views[i];
         s->deps[i] = d;
-        xp_breaker_init(&v->br, d->failure_threshold, d->recovery_timeout, d->half_open_requests);
+        xp_breaker_cfg bc = {.failure_threshold = d->failure_threshold,
+                             .recovery_timeout = d->recovery_timeout,
+                             .half_open_requests = d->half_open_requests};
+        xp_window w; /* a rendered view never needs its window */
+        if (xp_breaker_init(&v->br, &w, &bc) != 0) {
+            fprintf(stderr, "out of memory\n");
+            exit(1);
+        }
+        xp_window_free(&w);
         v->br.calls[XP_CALL_SUCCESS] = 1000 + 17 * i;
         v->br.calls[XP_CALL_FAILURE] = 3 + i;
         v->br.calls[XP_CALL_REJECTED] = 2 * i;
@@ -99,6 +107,7 @@ static void fill_snapshot(xp_config *cfg, xp_snapshot *s)
             v->br.state = XP_OPEN;
             v->br.consecutive_failures = d->failure_threshold;
             v->br.opened_at = s->now_mono - 5.5;
+            v->br.recovery_wait = d->recovery_timeout;
         }
         v->probed = 1;
         v->last_success = i != 1;
@@ -116,9 +125,7 @@ static void fill_snapshot(xp_config *cfg, xp_snapshot *s)
             v->detail[k] = k < (int)d->collector->n_details ? 1234567.0 * (k + 1) + (double)i : NAN;
 
         xp_health_dep *h = &s->hdeps[i];
-        h->state = v->br.state;
-        h->consecutive_failures = v->br.consecutive_failures;
-        h->failure_threshold = d->failure_threshold;
+        xp_health_dep_from_breaker(h, &v->br);
         h->latency_budget = d->latency_budget;
         h->last_success_latency = v->last_success_latency;
         h->weight = d->weight;

@@ -1,7 +1,8 @@
 /* The floor of the HTTP library this project uses: a bare libmicrohttpd server that answers
  * every request with one persistent response built once from a file (a static copy of the
- * exporter's /metrics body). The same daemon flags as exporter/http.c on a 2-core machine:
- * internal polling thread with epoll, MHD_USE_TURBO, a pool of 2 threads. Nothing is
+ * exporter's /metrics body), keeping connections alive. The same daemon flags as
+ * exporter/web/http.c on a 2-core machine: internal polling thread with epoll,
+ * MHD_USE_TURBO, MHD_USE_ITC, a pool of 2 threads. Nothing is
  * rendered per request, so no exporter on libmicrohttpd can be faster than this. (Without
  * MHD_USE_TURBO this "floor" would be handicapped against the exporter, which sets it.)
  *
@@ -19,12 +20,24 @@
 
 static struct MHD_Response *response;
 
+/* Answers on the handler's second call, as libmicrohttpd expects: a response queued on the
+ * first call (when only the request head is in) makes it stop reading the request and
+ * close the connection after the answer ("Connection: close"), so every request would pay
+ * a new TCP handshake. exporter/web/handler.c answers on the last call likewise. */
 static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *url,
                               const char *method, const char *version, const char *upload,
                               size_t *upload_size, void **con_cls)
 {
-    (void)cls, (void)url, (void)method, (void)version, (void)upload, (void)upload_size,
-        (void)con_cls;
+    static int seen;
+    (void)cls, (void)url, (void)method, (void)version, (void)upload;
+    if (*con_cls == NULL) {
+        *con_cls = &seen;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        *upload_size = 0;
+        return MHD_YES;
+    }
     return MHD_queue_response(c, MHD_HTTP_OK, response);
 }
 
@@ -61,7 +74,8 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* MHD's threads inherit the mask */
 
     struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO, 0, NULL, NULL, answer, NULL,
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO | MHD_USE_ITC, 0, NULL,
+        NULL, answer, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, 2u,
         MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_LIMIT, 512u, MHD_OPTION_END);
     if (!d) {

@@ -1,14 +1,17 @@
-"""A real Prometheus with the shipped config and rules scraping the real exporter on a real
-PostgreSQL and Redis.
+"""A real Prometheus with the shipped config and rules scraping two replicas of the real
+exporter (as deploy/kubernetes/ runs it) on a real PostgreSQL and Redis.
 
-The config is a transformed copy of etc/prometheus/prometheus.staging.yml (target rewritten to
-the test's exporter, intervals 1 s) and the rules are the shipped files, except that every
-alert's for: is shortened to 2 s (tests/prometheus/alerts_test.yml checks the real ones).
-Checks: the target is up; every PromQL expression of the rules and the dashboard evaluates
-without error and the core panels return data; every metric the rules and the dashboard use
-(but OpenAI's, whose server this test does not start) exists; stopping PostgreSQL fires
-CircuitBreakerOpen{dependency="database",severity="critical"} and both degradation alerts;
-starting it again resolves them.
+The config is a transformed copy of etc/prometheus/prometheus.staging.yml (targets rewritten
+to the test's two exporters, intervals 1 s). The rules are the groups of the Kubernetes
+PrometheusRule, deploy/kubernetes/prometheusrule.yaml, which must equal the shipped
+etc/prometheus/ files' groups, with every alert's for: shortened to 2 s
+(tests/prometheus/alerts_test.yml checks the real ones).
+Checks: both targets are up; every rule of the PrometheusRule is loaded and evaluates without
+error; every PromQL expression of the rules and the dashboard evaluates without error and the
+core panels return data; every metric the rules and the dashboard use (but OpenAI's, whose
+server this test does not start) exists; stopping PostgreSQL fires
+CircuitBreakerOpen{dependency="database",severity="critical"} once (not once per replica) and
+both degradation alerts; starting it again resolves them.
 """
 import json
 import os
@@ -25,6 +28,7 @@ import srv_postgres  # noqa: E402
 import srv_redis  # noqa: E402
 
 PG_PASSWORD = "pg-e2e-s3cret"
+PROMETHEUS_RULE = os.path.join(xptest.SOURCE_DIR, "deploy", "kubernetes", "prometheusrule.yaml")
 REDIS_PASSWORD = "rd-e2e-s3cret"
 # Panels that must show data on a healthy PostgreSQL + Redis stack: (title, query index).
 CORE_PANELS = [
@@ -86,7 +90,7 @@ min_level = emergency
 class PrometheusE2E(xptest.Test):
     def __init__(self):
         self.tmp = xptest.TmpDir("prometheus-e2e")
-        self.pg = self.redis = self.exp = self.prom = None
+        self.pg = self.redis = self.exp = self.exp2 = self.prom = None
         self.failed_setup = None
 
     def setup(self):
@@ -105,7 +109,9 @@ class PrometheusE2E(xptest.Test):
             for _ in range(3):
                 self.redis.command("GET", "k")
             self.redis.command("GET", "missing")
+            # two replicas, each probing on its own
             self.exp = xptest.Exporter(self.tmp, exporter_config(self.pg, self.redis))
+            self.exp2 = xptest.Exporter(self.tmp, exporter_config(self.pg, self.redis))
             self.start_prometheus()
         except Exception as e:
             self.failed_setup = repr(e)
@@ -121,33 +127,34 @@ class PrometheusE2E(xptest.Test):
             if job["job_name"] != "resilience_exporter":
                 continue  # the staging self-scrape is not under test
             job.update(scrape_interval="1s", scrape_timeout="900ms")
-            job["static_configs"] = [{"targets": ["127.0.0.1:%d" % self.exp.port]}]
+            job["static_configs"] = [{"targets": ["127.0.0.1:%d" % e.port for e in (self.exp, self.exp2)]}]
             jobs.append(job)
         assert jobs, "no resilience_exporter job in the shipped config"
         cfg["scrape_configs"] = jobs
-        rule_files = []
+        shipped = []
         for name in cfg["rule_files"]:
             with open(os.path.join(src, name)) as f:
-                doc = yaml.safe_load(f)
-            for g in doc["groups"]:
-                for r in g["rules"]:
-                    if "alert" in r and "for" in r:
-                        r["for"] = "2s"
-            rule_files.append(self.tmp.file(name, yaml.safe_dump(doc, sort_keys=False)))
-        cfg["rule_files"] = rule_files
+                shipped += yaml.safe_load(f)["groups"]
+        with open(PROMETHEUS_RULE) as f:
+            groups = yaml.safe_load(f)["spec"]["groups"]
+        assert sorted(groups, key=lambda g: g["name"]) == sorted(shipped, key=lambda g: g["name"]), \
+            "the PrometheusRule's groups are not the shipped rule files' (deploy/gen-prometheusrule.py)"
+        self.rule_groups = groups
+        for g in groups:
+            for r in g["rules"]:
+                if "alert" in r and "for" in r:
+                    r["for"] = "2s"
+        cfg["rule_files"] = [self.tmp.file("prometheusrule.yml", yaml.safe_dump({"groups": groups}, sort_keys=False))]
         path = self.tmp.file("prometheus.yml", yaml.safe_dump(cfg, sort_keys=False))
         rc, out = kit.run(["promtool", "check", "config", path])
         assert rc == 0, out
-        self.prom_port = xptest.free_port()
-        self.prom = xptest.Proc(["prometheus", "--config.file=" + path,
-                                 "--storage.tsdb.path=" + os.path.join(self.tmp.path, "tsdb"),
-                                 "--web.listen-address=127.0.0.1:%d" % self.prom_port],
-                                self.tmp.file("prometheus.log"))
-        xptest.wait_listen(self.prom_port, timeout=30, proc=self.prom)
+        self.prom_port, self.prom = xptest.listen_on_free_port(lambda port: xptest.Proc(
+            ["prometheus", "--config.file=" + path, "--storage.tsdb.path=" + os.path.join(self.tmp.path, "tsdb"),
+             "--web.listen-address=127.0.0.1:%d" % port], self.tmp.file("prometheus.log")), timeout=30)
         self.prom_url = "http://127.0.0.1:%d" % self.prom_port
 
     def teardown_all(self):
-        for thing in (self.prom, self.exp, self.redis, self.pg):
+        for thing in (self.prom, self.exp, self.exp2, self.redis, self.pg):
             if thing is None:
                 continue
             try:
@@ -178,8 +185,8 @@ class PrometheusE2E(xptest.Test):
         _, doc = self.api("/api/v1/alerts")
         return [a for a in doc["data"]["alerts"] if a["state"] == "firing"]
 
-    def health_state(self, dep):
-        return self.exp.health()["dependencies"][dep]["state"].lower()
+    def health_state(self, dep, exp=None):
+        return (exp or self.exp).health()["dependencies"][dep]["state"].lower()
 
     # ---------------------------------------------------------------- tests
     def test_1_target_up(self):
@@ -188,10 +195,11 @@ class PrometheusE2E(xptest.Test):
         def up():
             _, doc = self.api("/api/v1/targets")
             t = doc["data"]["activeTargets"]
-            return len(t) == 1 and t[0]["health"] == "up" and t[0]
-        t = xptest.wait_until(up, 30, interval=0.5, what="the exporter target up in Prometheus")
-        assert t["labels"]["job"] == "resilience_exporter", t["labels"]
-        assert t["lastError"] == "", t
+            return len(t) == 2 and all(x["health"] == "up" for x in t) and t
+        targets = xptest.wait_until(up, 30, interval=0.5, what="both exporter targets up in Prometheus")
+        for t in targets:
+            assert t["labels"]["job"] == "resilience_exporter", t["labels"]
+            assert t["lastError"] == "", t
 
     def test_2_every_expression_evaluates(self):
         self.setup()
@@ -230,6 +238,28 @@ class PrometheusE2E(xptest.Test):
         firing = [a["labels"]["alertname"] for a in self.firing()]
         assert not firing, "alerts firing on a healthy stack: %s" % firing
 
+    def test_2b_prometheusrule_groups_evaluate(self):
+        """Every rule of the Kubernetes PrometheusRule is loaded and has been evaluated without
+        error."""
+        self.setup()
+        want = {g["name"]: [r.get("alert", r.get("record")) for r in g["rules"]] for g in self.rule_groups}
+
+        def evaluated():
+            _, doc = self.api("/api/v1/rules")
+            got = {g["name"]: g for g in doc["data"]["groups"]}
+            if set(got) != set(want):
+                return False
+            rules = [r for g in got.values() for r in g["rules"]]
+            return all(not r["lastEvaluation"].startswith("0001-") for r in rules) and got
+        got = xptest.wait_until(evaluated, 30, interval=0.5, what="every rule group evaluated")
+        bad = []
+        for name, g in got.items():
+            assert [r["name"] for r in g["rules"]] == want[name], (name, [r["name"] for r in g["rules"]])
+            for r in g["rules"]:
+                if r["health"] != "ok" or r.get("lastError"):
+                    bad.append("%s %s: %s %s" % (name, r["name"], r["health"], r.get("lastError")))
+        assert not bad, "\n".join(bad)
+
     def all_exprs(self, dash):
         out = []
         for path in (kit.ALERTS, kit.RULES):
@@ -241,7 +271,8 @@ class PrometheusE2E(xptest.Test):
 
     def test_3_database_outage_fires_and_resolves(self):
         self.setup()
-        xptest.wait_until(lambda: self.health_state("database") == "closed", 20, what="database CLOSED")
+        for e in (self.exp, self.exp2):
+            xptest.wait_until(lambda: self.health_state("database", e) == "closed", 20, what="database CLOSED")
         self.pg.stop()
         t0 = time.monotonic()
         want = {("CircuitBreakerOpen", "critical"), ("ResilienceDegraded", "warning"),
@@ -254,20 +285,25 @@ class PrometheusE2E(xptest.Test):
             return want <= got and alerts
         alerts = xptest.wait_until(fired, 60, interval=0.5, what="the database outage alerts")
         xptest.log("alerts fired %.1fs after stopping PostgreSQL" % (time.monotonic() - t0))
+        # once, not once per replica
         open_alerts = [a for a in alerts if a["labels"]["alertname"] == "CircuitBreakerOpen"]
         assert [a["labels"]["dependency"] for a in open_alerts] == ["database"], open_alerts
+        assert "instance" not in open_alerts[0]["labels"], open_alerts
+        for name in ("ResilienceDegraded", "ResilienceDegradedCritical"):
+            assert len([a for a in alerts if a["labels"]["alertname"] == name]) == 1, alerts
         assert open_alerts[0]["labels"]["severity"] == "critical", open_alerts
         for a in alerts:
             for key in ("summary", "description", "runbook"):
                 assert a["annotations"].get(key), (a["labels"], key)
         assert "database" in open_alerts[0]["annotations"]["summary"]
         names = {a["labels"]["alertname"] for a in alerts}
-        assert not names & {"ResilienceExporterDown", "DependencyProbesStale"}, names
+        assert not names & {"ResilienceExporterDown", "ResilienceExporterReplicaDown", "DependencyProbesStale",
+                            "CircuitBreakerReplicasDisagree"}, names
         # the dashboard sees it too
         state = self.query('dependency:circuit_breaker_state:code{dependency="database"}')
-        assert state and float(state[0]["value"][1]) in (1, 2), state
+        assert len(state) == 1 and float(state[0]["value"][1]) in (1, 2), state  # one series for both replicas
         level = self.query("degradation_level")
-        assert level and float(level[0]["value"][1]) == 4, level  # open_level emergency
+        assert len(level) == 2 and all(float(l["value"][1]) == 4 for l in level), level  # open_level emergency
 
         self.pg.start()
         t0 = time.monotonic()
@@ -277,9 +313,10 @@ class PrometheusE2E(xptest.Test):
             return not names & {w[0] for w in want}
         xptest.wait_until(resolved, 60, interval=0.5, what="the alerts to resolve after PostgreSQL restarted")
         xptest.log("alerts resolved %.1fs after starting PostgreSQL" % (time.monotonic() - t0))
-        assert self.health_state("database") == "closed"
-        level = self.query("degradation_level")
-        assert float(level[0]["value"][1]) == 0, level
+        for e in (self.exp, self.exp2):
+            xptest.wait_until(lambda: self.health_state("database", e) == "closed", 20, what="database CLOSED")
+        xptest.wait_until(lambda: all(float(l["value"][1]) == 0 for l in self.query("degradation_level")),
+                          10, interval=0.5, what="level optimal in Prometheus on both replicas")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 /* A collector that exists only in the test tree. Each probe reads a script file whose first
  * word says what to do, so tests drive the core (breakers, deadlines, scores) exactly:
  *   ok [MS [VALUE]]  succeed after MS milliseconds; VALUE becomes dependency_fake_value
- *   fail [MESSAGE]   fail with MESSAGE
+ *   fail [reason=R] [MESSAGE]  fail with MESSAGE, of reason R (default check)
  *   hang             wait for the deadline (or cancellation), then fail: a frozen backend
+ *   hold             like hang, but as soon as the script says something else, do that: a
+ *                    probe that stays in flight until the test lets it go
  *   stuck MS         ignore the deadline, sleep MS, succeed: a collector that overruns
  * A missing file fails the probe. */
 #include <errno.h>
@@ -21,12 +23,11 @@ typedef struct fake_inst {
     char *secret; /* never shown: for tests that hunt for leaked secrets */
 } fake_inst;
 
-static const xp_key_def fake_keys[] = {
-    {XP_KEY(fake_inst, script, XP_KEY_STRING)},
-    {XP_SECRET_KEY(fake_inst, secret)},
-    {NULL, 0, 0, 0},
+static const xp_key fake_keys[] = {
+    XP_KEY(fake_inst, script, XP_K_STRING, .flags = XP_KEY_REQUIRED),
+    XP_KEY(fake_inst, secret, XP_K_STRING, .flags = XP_KEY_SECRET),
+    XP_KEY_END,
 };
-static const char *const fake_secrets[] = {"secret", NULL};
 static const xp_detail_def fake_details[] = {
     {"dependency_fake_value", "A value the fake collector's script reports.", XP_METRIC_GAUGE},
 };
@@ -34,21 +35,6 @@ static const xp_detail_def fake_details[] = {
 static void *fake_create(void)
 {
     return calloc(1, sizeof(fake_inst));
-}
-
-static xp_set_result fake_set(void *inst, const char *key, const char *value, char *err,
-                              size_t errlen)
-{
-    return xp_keys_set(fake_keys, inst, key, value, err, errlen);
-}
-
-static int fake_validate(void *inst, char *err, size_t errlen)
-{
-    if (!((fake_inst *)inst)->script) {
-        snprintf(err, errlen, "fake needs script");
-        return -1;
-    }
-    return 0;
 }
 
 static void fake_target(const void *inst, char *buf, size_t len)
@@ -65,19 +51,33 @@ static void sleep_s(double s)
         ;
 }
 
+/* The script's first line into line (without its newline); -1 when the file is missing. */
+static int read_script(const fake_inst *f, char *line, size_t len)
+{
+    FILE *fp = fopen(f->script, "r");
+    if (!fp)
+        return -1;
+    if (!fgets(line, (int)len, fp))
+        line[0] = '\0';
+    fclose(fp);
+    line[strcspn(line, "\n")] = '\0';
+    return 0;
+}
+
 static int fake_probe(void *inst, xp_probe *p)
 {
     fake_inst *f = inst;
     char line[512] = "";
-    FILE *fp = fopen(f->script, "r");
-    if (!fp) {
-        snprintf(p->err, sizeof(p->err), "script missing");
-        return -1;
+    if (read_script(f, line, sizeof(line)) != 0)
+        return xp_probe_fail(p, XP_REASON_CONNECT, "script missing");
+    /* Tests replace scripts by rename, so a read sees the old script or the new one. */
+    while (strncmp(line, "hold", 4) == 0) {
+        if (xp_clock_mono() >= p->deadline || atomic_load(p->cancel))
+            return xp_probe_fail(p, XP_REASON_TIMEOUT, "timed out");
+        sleep_s(0.01);
+        if (read_script(f, line, sizeof(line)) != 0)
+            return xp_probe_fail(p, XP_REASON_CONNECT, "script missing");
     }
-    if (!fgets(line, sizeof(line), fp))
-        line[0] = '\0';
-    fclose(fp);
-    line[strcspn(line, "\n")] = '\0';
 
     double ms = 0, value = NAN;
     if (strncmp(line, "ok", 2) == 0) {
@@ -87,23 +87,31 @@ static int fake_probe(void *inst, xp_probe *p)
         return 0;
     }
     if (strncmp(line, "fail", 4) == 0) {
+        const char *msg = line[4] ? line + 5 : "";
+        xp_reason reason = XP_REASON_CHECK;
+        if (strncmp(msg, "reason=", 7) == 0) {
+            size_t n = strcspn(msg + 7, " ");
+            for (int r = XP_REASON_NONE + 1; r < XP_REASON_COUNT; r++)
+                if (strlen(xp_reason_name((xp_reason)r)) == n &&
+                    strncmp(msg + 7, xp_reason_name((xp_reason)r), n) == 0)
+                    reason = (xp_reason)r;
+            msg += 7 + n;
+            msg += *msg == ' ';
+        }
         /* The message is cut to what err holds. */
-        snprintf(p->err, sizeof(p->err), "%.200s", line[4] ? line + 5 : "scripted failure");
-        return -1;
+        return xp_probe_fail(p, reason, "%.200s", *msg ? msg : "scripted failure");
     }
     if (strncmp(line, "hang", 4) == 0) {
         while (xp_clock_mono() < p->deadline && !atomic_load(p->cancel))
             sleep_s(0.01);
-        snprintf(p->err, sizeof(p->err), "timed out");
-        return -1;
+        return xp_probe_fail(p, XP_REASON_TIMEOUT, "timed out");
     }
     if (strncmp(line, "stuck", 5) == 0) {
         sscanf(line + 5, "%lf", &ms);
         sleep_s(ms / 1000);
         return 0;
     }
-    snprintf(p->err, sizeof(p->err), "bad script");
-    return -1;
+    return xp_probe_fail(p, XP_REASON_PROTOCOL, "bad script");
 }
 
 static void fake_destroy(void *inst)
@@ -118,10 +126,9 @@ const xp_collector xp_collector_fake = {
     .name = "fake",
     .details = fake_details,
     .n_details = 1,
-    .secret_keys = fake_secrets,
+    .keys = fake_keys,
     .create = fake_create,
-    .set = fake_set,
-    .validate = fake_validate,
+    .validate = NULL,
     .target = fake_target,
     .probe = fake_probe,
     .destroy = fake_destroy,

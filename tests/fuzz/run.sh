@@ -12,7 +12,7 @@ build=${FUZZ_BUILD_DIR:-build-fuzz}
 jobs=${FUZZ_JOBS:-2}
 
 CC=clang cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug -DXP_FUZZ=ON >/dev/null
-targets=(config duration env redis_info http_bodies label)
+targets=(config duration env redis_info http_bodies label accept_encoding app_input)
 cmake --build "$build" -j"$jobs" --target "${targets[@]/#/fuzz_}"
 
 out="$build/tests/fuzz/out"

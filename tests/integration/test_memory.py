@@ -17,19 +17,6 @@ from xptest import sample, wait_until
 PASSWORD = "mem-SENTINEL-pw-41c9"
 
 
-def sanitized(binary):
-    with open(binary, "rb") as f:
-        return b"__asan_init" in f.read()
-
-
-def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
-
-
 def dep(name, script, **kw):
     lines = ["[dependency.%s]" % name, "collector = fake", "script = %s" % script]
     lines += ["%s = %s" % (k, v) for k, v in kw.items()]
@@ -39,14 +26,14 @@ def dep(name, script, **kw):
 class MemoryTest(xptest.Test):
     def __init__(self):
         self.tmp = xptest.TmpDir("memory")
-        self.asan = sanitized(xptest.FAKE_BINARY)
+        self.asan = xptest.SANITIZER is not None  # ASan or TSan: no valgrind, RSS means nothing
 
     def teardown_all(self):
         self.tmp.cleanup()
 
     def test_valgrind_whole_life(self):
         if self.asan:
-            xptest.log("skipped: ASan build (LeakSanitizer checks the other tests' exits)")
+            xptest.log("skipped: %s build (valgrind cannot run beside a sanitizer)" % xptest.SANITIZER)
             return
         tmp = self.tmp
         ok = tmp.file("vg-ok", "ok 1 5\n")
@@ -57,21 +44,20 @@ class MemoryTest(xptest.Test):
                        check=True, capture_output=True)
         h = subprocess.run(["htpasswd", "-nbBC", "10", "prometheus", PASSWORD], capture_output=True, text=True,
                            check=True).stdout.strip().split(":", 1)[1]
-        web = tmp.file("vg-web.ini", "[web]\ntls_cert_file = %s\ntls_key_file = %s\nbasic_auth_user = prometheus\n"
-                                     "basic_auth_password_hash = %s\n" % (cert, key, h))
+        web = tmp.file("vg-web.yml", "tls_server_config:\n  cert_file: %s\n  key_file: %s\n"
+                                     "basic_auth_users:\n  prometheus: %s\n" % (cert, key, h))
         cfg = (dep("a", ok, interval="300ms", timeout="200ms") +
                dep("b", bad, interval="300ms", timeout="200ms", failure_threshold=2, recovery_timeout="500ms") +
                "[feature.f]\nmin_level = degraded\nrequires = a, b\n")
         cfg_path = tmp.file("vg.ini", cfg)
-        port = xptest.free_port()
         vlog = tmp.file("valgrind.txt")
         argv = ["valgrind", "--tool=memcheck", "--leak-check=full", "--show-leak-kinds=definite,indirect",
                 "--errors-for-leak-kinds=definite,indirect", "--error-exitcode=99", "--track-origins=no",
                 "--log-file=" + vlog, xptest.FAKE_BINARY, "--config.file=" + cfg_path, "--web.config.file=" + web,
-                "--web.listen-address=127.0.0.1:%d" % port, "--log.level=debug"]
-        p = xptest.Proc(argv, tmp.file("vg-exporter.log"))
+                "--log.level=debug", "--web.enable-lifecycle"]
+        port, p = xptest.listen_on_free_port(lambda port: xptest.Proc(
+            argv + ["--web.listen-address=127.0.0.1:%d" % port], tmp.file("vg-exporter.log")), timeout=60)
         try:
-            xptest.wait_listen(port, timeout=60, proc=p)
             base = "https://127.0.0.1:%d" % port
 
             def curl(path, *extra):
@@ -81,7 +67,8 @@ class MemoryTest(xptest.Test):
 
             auth = ["-u", "prometheus:" + PASSWORD]
             wait_until(lambda: curl("/-/ready", *auth) == 200, 60, interval=0.5, what="ready under valgrind")
-            time.sleep(1.5)  # b opens, goes half-open, reopens
+            wait_until(lambda: 'msg="breaker reopened"' in p.output(), 60, interval=0.2,
+                       what="b to open, go half-open and reopen")
             assert curl("/metrics", *auth) == 200
             assert curl("/metrics", *auth, "--compressed") == 200
             assert curl("/health", *auth) == 200
@@ -92,16 +79,13 @@ class MemoryTest(xptest.Test):
             assert curl("/metrics", *auth, "-X", "DELETE") == 405
             assert curl("/-/healthy") == 200
             # A reload that changes b, and one that fails.
-            with open(cfg_path, "w") as f:
-                f.write(cfg.replace("failure_threshold = 2", "failure_threshold = 3"))
+            xptest.write_file(cfg_path, cfg.replace("failure_threshold = 2", "failure_threshold = 3"))
             assert curl("/-/reload", *auth, "-X", "POST") == 200
-            with open(cfg_path, "w") as f:
-                f.write(cfg + "[dependency.broken\n")
+            xptest.write_file(cfg_path, cfg + "[dependency.broken\n")
             p.signal(signal.SIGHUP)
-            time.sleep(1.0)
-            with open(ok, "w") as f:
-                f.write("fail now failing\n")
-            time.sleep(1.0)
+            wait_until(lambda: 'msg="reload failed' in p.output(), 60, interval=0.2, what="the failed reload")
+            xptest.write_file(ok, "fail now failing\n")
+            wait_until(lambda: "now failing" in p.output(), 60, interval=0.2, what="a failed probe of a")
             assert curl("/metrics", *auth) == 200
             p.signal(signal.SIGTERM)
             rc = p.p.wait(60)
@@ -137,11 +121,11 @@ class MemoryTest(xptest.Test):
                     assert r.status == 200 and body, (path, r.status)
 
             scrape(10000)  # warm-up: caches, allocator arenas, per-thread buffers
-            before = rss_kb(e.proc.pid)
+            before = xptest.rss_kb(e.proc.pid)
             t0 = time.monotonic()
             scrape(total)
             took = time.monotonic() - t0
-            after = rss_kb(e.proc.pid)
+            after = xptest.rss_kb(e.proc.pid)
             conn.close()
             xptest.log("%d scrapes in %.1fs (%.0f/s): RSS %d KB -> %d KB (%+d KB)" % (
                 total, took, total / took, before, after, after - before))
@@ -163,20 +147,18 @@ class MemoryTest(xptest.Test):
 
             def flip(n):
                 for _ in range(n):
-                    with open(s, "w") as f:
-                        f.write("fail flip\n")
+                    xptest.write_file(s, "fail flip\n")
                     time.sleep(0.025)
-                    with open(s, "w") as f:
-                        f.write("ok\n")
+                    xptest.write_file(s, "ok\n")
                     time.sleep(0.03)
 
             target = int(os.environ.get("XP_MEMORY_CYCLES", "300" if self.asan else "1000"))
             flip(100)
-            before = rss_kb(e.proc.pid)
+            before = xptest.rss_kb(e.proc.pid)
             start_cycles = opened()
             while opened() - start_cycles < target:
                 flip(100)
-            after = rss_kb(e.proc.pid)
+            after = xptest.rss_kb(e.proc.pid)
             m = e.metrics()
             closes = sample(m, "circuit_breaker_transitions_total", dependency="c", **{"from": "half_open", "to": "closed"})
             xptest.log("%d open/close cycles (%d closes): RSS %d KB -> %d KB (%+d KB)" % (

@@ -38,7 +38,8 @@ CORE_METRICS = {
     "circuit_breaker_transitions_total", "circuit_breaker_recovery_seconds",
     "circuit_breaker_last_failure_timestamp_seconds", "health_score", "system_health_score",
     "degradation_level", "feature_availability", "dependency_probe_success", "dependency_probe_duration_seconds",
-    "dependency_probe_last_timestamp_seconds", "dependency_info", "resilience_exporter_build_info",
+    "dependency_probe_last_timestamp_seconds", "dependency_probe_failures_total", "dependency_info",
+    "resilience_exporter_build_info",
     "resilience_exporter_config_last_reload_successful",
 }
 PROCESS_METRICS = {"process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds",
@@ -56,11 +57,13 @@ EMITTED = CORE_METRICS | PROCESS_METRICS | DETAIL_METRICS | {
 # Label names the exporter puts on its series (SPEC 6), the ones Prometheus adds, and the
 # ones our own rules create.
 EXPORTER_LABELS = {"dependency", "state", "result", "from", "to", "feature", "collector", "target",
-                   "version", "revision", "le"}
-PROMETHEUS_LABELS = {"job", "instance", "__name__"}
+                   "version", "revision", "le", "reason"}
+PROMETHEUS_LABELS = {"job", "instance", "__name__", "pod"}  # pod: Kubernetes service discovery (the rules aggregate it away)
 RULE_LABELS = {"quantile", "severity"}
 LABEL_VALUES = {"state": {"closed", "open", "half_open"}, "result": {"success", "failure", "rejected"},
-                "from": {"closed", "open", "half_open"}, "to": {"closed", "open", "half_open"}}
+                "from": {"closed", "open", "half_open"}, "to": {"closed", "open", "half_open"},
+                "reason": {"timeout", "dns", "tls", "connect", "auth", "rate_limited", "server_error",
+                           "client_error", "protocol", "check"}}
 SEVERITIES = {"critical", "warning", "info"}
 
 KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless",

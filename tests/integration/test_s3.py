@@ -3,17 +3,20 @@
 bucket, outage and recovery through the breaker, a frozen server, LocalStack's health
 document, and no secret anywhere the exporter writes."""
 import os
-import time
 
+import scenarios
 import srv_s3
 import xptest
 
 KEY = "AKIDEXAMPLE"
 SECRET = "aws-SENTINEL-secret"
 WRONG_SECRET = "aws-SENTINEL-wrong"
+TIMEOUT = 0.5
+THRESHOLD = 3
+HALF_OPEN_REQUESTS = 2
 
 
-def config(endpoint, bucket="probe-bucket", secret=SECRET, threshold=3, extra=""):
+def config(endpoint, bucket="probe-bucket", secret=SECRET, threshold=THRESHOLD, extra=""):
     # interval 1s, timeout 500ms: every breaker test below fits in a few seconds.
     return """
 [dependency.s3]
@@ -25,18 +28,18 @@ access_key_id = %s
 secret_access_key = %s
 interval = 1s
 timeout = 500ms
-# A freshly started node server answers its first request slowly: these tests are about the
-# breaker, not the latency factor, so give the budget most of the timeout.
-latency_budget = 400ms
+# These tests are about the breaker, not the latency factor (node, on a busy machine, is not
+# always quick): the budget is the whole timeout.
+latency_budget = 500ms
 failure_threshold = %d
 recovery_timeout = 2s
-half_open_requests = 2
+half_open_requests = %d
 %s
 
 [feature.uploads]
 min_level = degraded
 requires = s3
-""" % (endpoint, bucket, KEY, secret, threshold, extra)
+""" % (endpoint, bucket, KEY, secret, threshold, HALF_OPEN_REQUESTS, extra)
 
 
 def dep(h):
@@ -53,21 +56,8 @@ class S3Test(xptest.Test):
     def __init__(self):
         self.tmp = xptest.TmpDir("s3")
         self.s3 = srv_s3.S3Server(self.tmp, key=KEY, secret=SECRET)
-        self.live = []  # what the running test started, stopped by its finally
-
-    def stop_live(self):
-        while self.live:
-            try:
-                self.live.pop().stop()
-            except Exception as e:  # keep stopping the rest
-                xptest.log("stop failed: %r" % e)
-
-    def track(self, obj):
-        self.live.append(obj)
-        return obj
 
     def teardown_all(self):
-        self.stop_live()  # leftovers of a test whose exporter failed to start
         self.s3.stop()
         if not os.environ.get("XP_KEEP_TMP"):
             self.tmp.cleanup()
@@ -78,14 +68,7 @@ class S3Test(xptest.Test):
     def assert_no_secret(self, ex):
         """No credential may reach a scrape, /health, / or the log (access_key_id is a secret
         too, by the SPEC)."""
-        bodies = {"/metrics": ex.metrics_text(), "/health": ex.get("/health")[2].decode(),
-                  "/": ex.get("/")[2].decode(), "log": ex.logs()}
-        for where, text in bodies.items():
-            for secret in (SECRET, WRONG_SECRET, "SENTINEL", KEY):
-                assert secret not in text, "%s leaked into %s" % (secret, where)
-
-    def calls(self, ex, result):
-        return xptest.sample(ex.metrics(), "circuit_breaker_calls_total", dependency="s3", result=result)
+        xptest.assert_no_secret(ex, (SECRET, WRONG_SECRET, "SENTINEL", KEY))
 
     def test_healthy(self):
         # Userinfo in the endpoint must vanish from the target label (and from everything else).
@@ -104,8 +87,6 @@ class S3Test(xptest.Test):
             target = "http://127.0.0.1:%d" % self.s3.port
             assert xptest.sample(m, "dependency_info", dependency="s3", collector="s3", target=target) == 1, \
                 [k for k in m if k[0] == "dependency_info"]
-            # Signed requests over a kept-alive connection are fast on loopback.
-            assert dep(h)["last_probe"]["duration_seconds"] < 0.1, dep(h)["last_probe"]
             self.assert_no_secret(ex)
         finally:
             self.stop_live()
@@ -135,40 +116,12 @@ class S3Test(xptest.Test):
         s3 = self.track(srv_s3.S3Server(self.tmp, key=KEY, secret=SECRET, name="s3rver-outage"))
         ex = self.exporter(config(s3.endpoint), "outage")
         try:
-            ex.wait_health(lambda h: dep(h)["last_probe"] and dep(h)["last_probe"]["success"], 10,
-                           "a first successful probe")
-            ok_before = self.calls(ex, "success")
-            s3.stop()
-            h = ex.wait_health(lambda h: dep(h)["state"] == "open", 10, "the breaker to open")
-            assert "connection refused" in dep(h)["last_error"]["message"], dep(h)
-            m = ex.metrics()
-            # Exactly failure_threshold failures opened it; no probe ran once it was open.
-            assert xptest.sample(m, "circuit_breaker_calls_total", dependency="s3", result="failure") == 3
-            assert xptest.sample(m, "circuit_breaker_transitions_total", dependency="s3",
-                                 **{"from": "closed", "to": "open"}) == 1
+            m = scenarios.stop_until_open(ex, "s3", s3, THRESHOLD)
+            assert "connection refused" in dep(ex.health())["last_error"]["message"], dep(ex.health())
             assert xptest.sample(m, "health_score", dependency="s3") == 0
             assert xptest.sample(m, "feature_availability", feature="uploads") == 0
             assert xptest.sample(m, "circuit_breaker_recovery_seconds", dependency="s3") > 0
-            xptest.wait_until(lambda: self.calls(ex, "rejected") >= 1, 5, what="a rejected tick while open")
-            assert self.calls(ex, "failure") == 3
-
-            s3.start()
-            seen = set()
-
-            def closed_again():
-                st = dep(ex.health())["state"]
-                seen.add(st)
-                return st == "closed"
-            xptest.wait_until(closed_again, 15, interval=0.05, what="the breaker to close again")
-            # half_open_requests = 2: two trial successes, one tick apart, so HALF_OPEN lasts
-            # about a second and the 50 ms polling sees it.
-            assert "half_open" in seen, seen
-            m = ex.metrics()
-            assert xptest.sample(m, "circuit_breaker_transitions_total", dependency="s3",
-                                 **{"from": "open", "to": "half_open"}) == 1
-            assert xptest.sample(m, "circuit_breaker_transitions_total", dependency="s3",
-                                 **{"from": "half_open", "to": "closed"}) == 1
-            assert xptest.sample(m, "circuit_breaker_calls_total", dependency="s3", result="success") >= ok_before + 2
+            m = scenarios.start_until_closed(ex, "s3", s3, THRESHOLD, HALF_OPEN_REQUESTS, m)
             score = xptest.sample(m, "health_score", dependency="s3")
             assert score == 100, (score, dep(ex.health()))
             self.assert_no_secret(ex)
@@ -177,32 +130,9 @@ class S3Test(xptest.Test):
 
     def test_frozen_server_fails_at_deadline_and_scrapes_stay_fast(self):
         s3 = self.track(srv_s3.S3Server(self.tmp, key=KEY, secret=SECRET, name="s3rver-frozen"))
-        ex = self.exporter(config(s3.endpoint, threshold=10), "frozen")
+        ex = self.exporter(config(s3.endpoint), "frozen")
         try:
-            ex.wait_health(lambda h: dep(h)["last_probe"] and dep(h)["last_probe"]["success"], 10,
-                           "a first successful probe")
-            s3.freeze()
-            try:
-                slowest = 0.0
-                t_end = time.monotonic() + 3.5
-                while time.monotonic() < t_end:
-                    t0 = time.monotonic()
-                    status, _, _ = ex.get("/metrics")
-                    dt = time.monotonic() - t0
-                    assert status == 200
-                    slowest = max(slowest, dt)
-                    time.sleep(0.05)
-                xptest.log("slowest /metrics during the freeze: %.1f ms" % (slowest * 1000))
-                assert slowest < 0.1, "a scrape took %.0f ms while s3 was frozen" % (slowest * 1000)
-                h = ex.wait_health(lambda h: dep(h)["consecutive_failures"] >= 2, 5, "failures while frozen")
-                lp = dep(h)["last_probe"]
-                assert lp["success"] is False
-                assert "timed out" in lp["error"], lp
-                # The 500 ms timeout is a hard deadline: not much earlier, not much later.
-                assert 0.45 <= lp["duration_seconds"] <= 0.65, lp
-            finally:
-                s3.thaw()
-            ex.wait_health(lambda h: dep(h)["last_probe"]["success"], 10, "success after the thaw")
+            scenarios.frozen_server(ex, "s3", s3, TIMEOUT, THRESHOLD)
             self.assert_no_secret(ex)
         finally:
             self.stop_live()

@@ -8,7 +8,6 @@ import base64
 import json
 import signal
 import subprocess
-import time
 
 import srv_openai
 import srv_postgres
@@ -101,15 +100,27 @@ class SecretsTest(xptest.Test):
                         api_key=S["ai_key_wrong"]) +
                 section("ai_refused", "openai", base_url="http://u:%s@127.0.0.1:%d/v1" % (S["ai_url_pass"], refused), api_key=S["ai_key"])
             )
-            e = xptest.Exporter(tmp, cfg, extra_args=["--log.level=debug"])
+            e = xptest.Exporter(tmp, cfg, extra_args=["--log.level=debug", "--web.enable-lifecycle"])
             try:
                 auth = {"Authorization": "Basic " + base64.b64encode(("prometheus:" + S["web"]).encode()).decode()}
                 bad_auth = {"Authorization": "Basic " + base64.b64encode(("prometheus:" + S["pg"]).encode()).decode()}
                 wait_until(lambda: e.get("/-/ready", headers=auth)[0] == 200, 20, what="ready")
-                time.sleep(2.5)  # failures pile up, breakers open, go half-open, reopen
-                health = e.get("/health", headers=auth)[2]
-                deps = json.loads(health)["dependencies"]
                 expect_ok = {"pg_ok", "redis_ok", "s3_ok", "ai_ok"}
+                scrape = lambda: xptest.parse_metrics(e.get("/metrics", headers=auth)[2].decode())
+
+                def every_path_taken():
+                    """Failures piled up, breakers opened, went half-open and reopened; the
+                    good ones probe fine. Returns /health's body then."""
+                    m, health = scrape(), e.get("/health", headers=auth)[2]
+                    deps = json.loads(health)["dependencies"]
+                    for name, d in deps.items():
+                        if name in expect_ok and not d["last_probe"]["success"]:
+                            return None
+                        if name not in expect_ok and not xptest.transitions(m, name, "half_open", "open"):
+                            return None
+                    return health
+                health = wait_until(every_path_taken, 30, what="every breaker to open and reopen")
+                deps = json.loads(health)["dependencies"]
                 for name, d in deps.items():
                     assert (d["last_probe"]["success"] is True) == (name in expect_ok), (name, d)
                     if name not in expect_ok:
@@ -130,10 +141,9 @@ class SecretsTest(xptest.Test):
                                                   if d["last_error"]))
                 # Reloads: one good (with a changed secret), one bad that carries secrets in its
                 # broken lines, one with a dsn holding a password.
-                with open(e.config_path, "w") as f:
-                    f.write(cfg.replace(S["redis_wrong"], S["redis_wrong"] + "x"))
+                e.write_config(cfg.replace(S["redis_wrong"], S["redis_wrong"] + "x"))
                 e.proc.signal(signal.SIGHUP)
-                time.sleep(0.5)
+                wait_until(lambda: 'msg="config reloaded"' in e.logs(), 10, what="the SIGHUP reload")
                 bad_cfgs = [
                     cfg + "[dependency.t]\ncollector = redis\naddress = 127.0.0.1:1\npasswrd = %s\n" % S["typo"],
                     cfg + "[dependency.t]\ncollector = redis\naddress = 127.0.0.1:1\npassword = %s\npassword_file = %s\n" % (S["typo"], pw_file),
@@ -144,8 +154,7 @@ class SecretsTest(xptest.Test):
                     cfg + "[web]\nbasic_auth_user = x\nbasic_auth_password_hash = %s\n" % S["typo"],
                 ]
                 for i, bad in enumerate(bad_cfgs):
-                    with open(e.config_path, "w") as f:
-                        f.write(bad)
+                    e.write_config(bad)
                     status, _, body = e.get("/-/reload", method="POST", data=b"", headers=auth)
                     assert status == 500, (i, status, body)
                     self.assert_clean("reload answer %d" % i, body)
@@ -153,10 +162,12 @@ class SecretsTest(xptest.Test):
                     r = subprocess.run([xptest.BINARY, "--config.check", "--config.file=" + p], capture_output=True)
                     assert r.returncode == 2, (i, r)
                     self.assert_clean("--config.check %d" % i, r.stdout + r.stderr)
-                with open(e.config_path, "w") as f:
-                    f.write(cfg)
+                e.write_config(cfg)
                 assert e.get("/-/reload", method="POST", data=b"", headers=auth)[0] == 200
-                time.sleep(1.0)
+                # Probes under the reloaded config have run, failures included.
+                failures = lambda: xptest.calls(scrape(), "redis_wrong", "failure") or 0
+                done = failures() + 2
+                wait_until(lambda: failures() >= done, 15, what="probes after the last reload")
                 texts["/metrics after reloads"] = e.get("/metrics", headers=auth)[2]
                 texts["/health after reloads"] = e.get("/health", headers=auth)[2]
                 texts["/ after reloads"] = e.get("/", headers=auth)[2]

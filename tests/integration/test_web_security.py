@@ -1,4 +1,4 @@
-"""The web side under attack: TLS and basic auth from a --web.config.file holding only [web],
+"""The web side under attack: TLS and basic auth from a --web.config.file (exporter-toolkit YAML),
 and the HTTP limits (connection limit, per-connection timeout, header size) against
 slowloris clients, oversized and malformed requests. Uses the test build with the "fake"
 collector: what is tested here is the HTTP server, not a backend."""
@@ -8,9 +8,11 @@ import socket
 import ssl
 import statistics
 import subprocess
+import threading
 import time
 
 import xptest
+import xpweb
 from xptest import wait_until
 
 PASSWORD = "web-SENTINEL-pa55word-7d2e"
@@ -26,24 +28,11 @@ def dep(script, **kw):
 
 
 def bcrypt_hash(password):
-    r = subprocess.run(["htpasswd", "-nbBC", "10", USER, password], capture_output=True, text=True, check=True)
-    return r.stdout.strip().split(":", 1)[1]
+    return xpweb.bcrypt_hash(USER, password)
 
 
 def self_signed(tmp):
-    """A certificate for 127.0.0.1 and localhost, by openssl or else GnuTLS's certtool."""
-    cert, key = tmp.file("cert.pem"), tmp.file("key.pem")
-    if subprocess.run(["sh", "-c", "command -v openssl"], capture_output=True).returncode == 0:
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
-                        "-days", "2", "-subj", "/CN=localhost",
-                        "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"], check=True, capture_output=True)
-    else:
-        tpl = tmp.file("cert.cfg", "cn = localhost\nip_address = 127.0.0.1\ndns_name = localhost\n"
-                                   "expiration_days = 2\ntls_www_server\n")
-        subprocess.run(["certtool", "--generate-privkey", "--outfile", key], check=True, capture_output=True)
-        subprocess.run(["certtool", "--generate-self-signed", "--load-privkey", key, "--template", tpl,
-                        "--outfile", cert], check=True, capture_output=True)
-    return cert, key
+    return xpweb.self_signed(tmp)
 
 
 def curl(url, *args):
@@ -100,22 +89,20 @@ class WebSecurityTest(xptest.Test):
         return xptest.Exporter(self.tmp, config, **kw)
 
     def web_file(self, name, tls=True, auth=True, password_hash=None):
-        lines = ["[web]"]
-        if tls:
-            lines += ["tls_cert_file = " + self.cert, "tls_key_file = " + self.key]
-        if auth:
-            lines += ["basic_auth_user = " + USER, "basic_auth_password_hash = " + (password_hash or self.hash)]
-        return self.tmp.file(name, "\n".join(lines) + "\n")
+        return self.tmp.file(name, xpweb.web_yaml(cert=self.cert if tls else None, key=self.key,
+                                                  users={USER: password_hash or self.hash} if auth else None))
 
     def test_tls_and_basic_auth(self):
-        web = self.web_file("web-tls.ini")
+        web = self.web_file("web-tls.yml")
         e = self.start(dep(self.script), extra_args=["--web.config.file=" + web, "--log.level=debug"])
         try:
             base = "https://127.0.0.1:%d" % e.port
             ca = ["--cacert", self.cert]
-            # /-/healthy is open; everything else, known path or not, wants credentials.
+            # /-/healthy and /-/ready are open (probes); everything else, known path or not,
+            # wants credentials.
             assert curl(base + "/-/healthy", *ca)[0] == 200
-            for path in ("/metrics", "/health", "/", "/-/ready", "/nope", "/../etc/passwd"):
+            assert curl(base + "/-/ready", *ca)[0] in (200, 503)
+            for path in ("/metrics", "/health", "/", "/nope", "/../etc/passwd"):
                 code, rc, body = curl(base + path, *ca)
                 assert code == 401, (path, code, rc, body)
             r = subprocess.run(["curl", "-sS", "-D", "-", "-o", "/dev/null", "--cacert", self.cert, base + "/metrics"],
@@ -157,7 +144,7 @@ class WebSecurityTest(xptest.Test):
 
     def test_unknown_user_costs_as_much_as_a_known_one(self):
         # Plain HTTP so that only the password check is timed, not TLS handshakes.
-        web = self.web_file("web-auth.ini", tls=False)
+        web = self.web_file("web-auth.yml", tls=False)
         e = self.start(dep(self.script), extra_args=["--web.config.file=" + web])
         try:
             import base64
@@ -168,16 +155,19 @@ class WebSecurityTest(xptest.Test):
                 st = e.get("/metrics", headers={"Authorization": "Basic " + tok})[0]
                 return st, time.monotonic() - t0
 
-            known, unknown, none = [], [], []
-            for i in range(7):
+            known, unknown = [], []
+            for i in range(9):
                 st, t = timed(USER, "wrong%d" % i)
                 assert st == 401
                 known.append(t)
                 st, t = timed("nobody%d" % i, "wrong%d" % i)
                 assert st == 401
                 unknown.append(t)
-            k, u = statistics.median(known), statistics.median(unknown)
-            xptest.log("median 401 time: known user %.1f ms, unknown user %.1f ms" % (k * 1e3, u * 1e3))
+            # The quickest of each: a busy machine only ever adds time, so the minimum is what
+            # the check itself costs.
+            k, u = min(known), min(unknown)
+            xptest.log("quickest 401: known user %.1f ms, unknown user %.1f ms (medians %.1f, %.1f)" % (
+                k * 1e3, u * 1e3, statistics.median(known) * 1e3, statistics.median(unknown) * 1e3))
             # bcrypt at cost 10 takes tens of ms: both must pay it, within a factor of 2.
             assert k > 0.01, k
             assert 0.5 < u / k < 2.0, (k, u)
@@ -188,15 +178,14 @@ class WebSecurityTest(xptest.Test):
             e.stop()
 
     def test_reload_replaces_credentials(self):
-        web = self.web_file("web-reload.ini", tls=False)
+        web = self.web_file("web-reload.yml", tls=False)
         e = self.start(dep(self.script), extra_args=["--web.config.file=" + web])
         try:
             import base64
             auth = lambda pw: {"Authorization": "Basic " + base64.b64encode(("%s:%s" % (USER, pw)).encode()).decode()}
             assert e.get("/metrics", headers=auth(PASSWORD))[0] == 200
             new_pw = PASSWORD + "-rotated"
-            with open(web, "w") as f:
-                f.write("[web]\nbasic_auth_user = %s\nbasic_auth_password_hash = %s\n" % (USER, bcrypt_hash(new_pw)))
+            self.tmp.file("web-reload.yml", xpweb.web_yaml(users={USER: bcrypt_hash(new_pw)}))
             e.proc.signal(signal.SIGHUP)
             wait_until(lambda: e.get("/metrics", headers=auth(new_pw))[0] == 200, 5, what="new password accepted")
             # The old password was cached as good: a reload must forget it.
@@ -205,24 +194,84 @@ class WebSecurityTest(xptest.Test):
         finally:
             e.stop()
 
+    def test_rotated_password_refused_right_after_reload(self):
+        """Issue 10 fault 2: the password file is rotated and reloaded while requests with the
+        old password are in bcrypt. Those checks used to finish after the reload had wiped the
+        cache, cache the old password, and let it in for 60 s. Each round sends the old
+        password on two connections at once (both workers run bcrypt: nothing is cached), and
+        rotates the file and reloads halfway through those checks; the old password must be
+        refused from the moment the new one is accepted, or the reload request answered."""
+        import base64
+        auth = lambda pw: {"Authorization": "Basic " + base64.b64encode(("%s:%s" % (USER, pw)).encode()).decode()}
+        pw = lambda i: "%s-round%d" % (PASSWORD, i)
+        hash_file = self.tmp.file("rotating.hash", bcrypt_hash(pw(0)) + "\n", mode=0o600)
+        web = "[web]\nbasic_auth_user = %s\nbasic_auth_password_hash_file = %s\n" % (USER, hash_file)
+        e = self.start(web + dep(self.script), extra_args=["--web.enable-lifecycle"])
+        try:
+            t0 = time.monotonic()
+            assert e.get("/metrics", headers=auth("wrong"))[0] == 401
+            bcrypt_s = time.monotonic() - t0  # one check's cost: wrong passwords are never cached
+            rounds, straddled = 8, 0
+            for i in range(rounds):
+                old, new = pw(i), pw(i + 1)
+                new_hash = bcrypt_hash(new)
+                statuses = []
+                threads = [threading.Thread(target=lambda: statuses.append(e.get("/metrics", headers=auth(old))[0]))
+                           for _ in range(2)]
+                for t in threads:
+                    t.start()
+                time.sleep(bcrypt_s / 2)  # both checks are in bcrypt now
+                self.tmp.file("rotating.hash", new_hash + "\n", mode=0o600)
+                if i % 2 == 0:
+                    e.proc.signal(signal.SIGHUP)
+                    wait_until(lambda: e.get("/metrics", headers=auth(new))[0] == 200, 10, what="new password")
+                else:  # the reload request waits for a worker, then reloads
+                    st, _, body = e.get("/-/reload", method="POST", data=b"", headers=auth(old))
+                    assert st == 200 and body == b"config reloaded\n", (i, st, body)
+                # From here on: refused, on every try while the straddling checks finish...
+                while any(t.is_alive() for t in threads):
+                    assert e.get("/metrics", headers=auth(old))[0] == 401, "round %d: old password let in" % i
+                for t in threads:
+                    t.join()
+                # ... and after (a cached old password would show now).
+                for _ in range(2):
+                    assert e.get("/metrics", headers=auth(old))[0] == 401, "round %d: old password let in" % i
+                assert e.get("/metrics", headers=auth(new))[0] == 200
+                # That cached the new password: one more reload forgets it, so the next round's
+                # old password starts uncached again.
+                assert e.get("/-/reload", method="POST", data=b"", headers=auth(new))[0] == 200
+                # A right password sent before the reload and refused: its check straddled it.
+                straddled += statuses.count(401)
+                xptest.log("round %d (%s): the two old-password checks answered %s" % (
+                    i, "SIGHUP" if i % 2 == 0 else "POST /-/reload", sorted(statuses)))
+            xptest.log("bcrypt %.0f ms; %d of %d checks straddled a reload" % (bcrypt_s * 1e3, straddled, 2 * rounds))
+            assert straddled > 0, "no check straddled a reload: the race was not exercised"
+            assert PASSWORD not in e.logs()
+        finally:
+            e.stop()
+
     def test_slowloris_does_not_block_scrapes(self):
         e = self.start(dep(self.script))
         socks = []
         try:
             wait_until(lambda: e.get("/-/ready")[0] == 200, 5, what="ready")
+            # A scraper's connection, answered once and then idle like between two scrapes.
+            kept = xpweb.connect(e.port, timeout=5)
+            kept.sendall(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert xpweb.read_response(kept)[0] == 200
             for i in range(300):
                 s = socket.create_connection(("127.0.0.1", e.port), timeout=5)
                 s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow-%d: " % i)  # never finished
                 socks.append(s)
             time.sleep(0.3)
-            worst = 0.0
+            times = []
             for _ in range(30):
                 t0 = time.monotonic()
                 st, _, body = e.get("/metrics", timeout=5)
-                worst = max(worst, time.monotonic() - t0)
+                times.append(time.monotonic() - t0)
                 assert st == 200 and b"circuit_breaker_state" in body
-            xptest.log("worst scrape with 300 half-open connections: %.1f ms" % (worst * 1e3))
-            assert worst < 0.1, "a scrape took %.3fs beside 300 idle connections" % worst
+            # One that waited for a connection slot would wait for the 10 s connection timeout.
+            xptest.assert_scrapes_did_not_wait(times, 10)
             # The per-connection timeout (10 s) ends them: each sees the server close.
             t0 = time.monotonic()
             closed = 0
@@ -235,6 +284,11 @@ class WebSecurityTest(xptest.Test):
                 except socket.timeout:
                     break
             assert closed == len(socks), "only %d of %d idle connections were closed" % (closed, len(socks))
+            # The answered connection outlives them: it may idle until the next scrape (120 s).
+            kept.sendall(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n")
+            got = xpweb.read_response(kept)
+            assert got is not None and got[0] == 200, "the kept-alive connection was closed with the idle ones"
+            kept.close()
             assert e.proc.poll() is None
         finally:
             for s in socks:

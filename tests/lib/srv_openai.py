@@ -41,13 +41,14 @@ class OpenAIServer:
         self.tmp = tmp
         self.key = key
         self.models = list(models)
-        self.port = xptest.free_port()
         # JSON is YAML: mock-llm reads it as its rules file.
         self.rules_path = tmp.file(name + "-rules.yaml", json.dumps(_rules(key, self.models), indent=1))
-        env = dict(os.environ, HOST="127.0.0.1", PORT=str(self.port))
         argv = [os.path.join(xptest.NODE_BIN, "mock-llm"), "--config", self.rules_path]
-        self.proc = xptest.Proc(argv, tmp.file(name + ".log"), env=env)
-        xptest.wait_listen(self.port, proc=self.proc)
+        self.port, self.proc = xptest.listen_on_free_port(lambda port: xptest.Proc(
+            argv, tmp.file(name + ".log"), env=dict(os.environ, HOST="127.0.0.1", PORT=str(port))))
+        # node answers its first requests slowly: let that be ours, not a probe's.
+        xptest.wait_until(lambda: xptest.http(self.base_url + "/models", timeout=30)[0], 30,
+                          what="mock-llm to answer")
 
     @property
     def base_url(self):
@@ -72,12 +73,12 @@ class RateLimitProxy:
     """Forwards to upstream_port and adds the given response headers."""
 
     def __init__(self, tmp, upstream_port, headers, name="ratelimit-proxy"):
-        self.port = xptest.free_port()
-        argv = [sys.executable, HERE, "--port", str(self.port), "--upstream", "127.0.0.1:%d" % upstream_port]
-        for k, v in headers.items():
-            argv += ["--header", "%s: %s" % (k, v)]
-        self.proc = xptest.Proc(argv, tmp.file(name + ".log"))
-        xptest.wait_listen(self.port, proc=self.proc)
+        def spawn(port):
+            argv = [sys.executable, HERE, "--port", str(port), "--upstream", "127.0.0.1:%d" % upstream_port]
+            for k, v in headers.items():
+                argv += ["--header", "%s: %s" % (k, v)]
+            return xptest.Proc(argv, tmp.file(name + ".log"))
+        self.port, self.proc = xptest.listen_on_free_port(spawn)
 
     @property
     def base_url(self):

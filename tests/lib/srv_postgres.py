@@ -15,7 +15,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 
 import xptest
 
@@ -60,14 +59,23 @@ class Postgres:
         self._created_role = False
 
     def start(self):
-        opts = "-p %d -c listen_addresses=127.0.0.1 -k %s -c fsync=off -c full_page_writes=off" % (
-            self.port, self.dir)
-        for k, v in self.extra_conf.items():
-            opts += " -c %s=%s" % (k, v)
-        r = _run_as_postgres([BIN + "/pg_ctl", "-D", self.data, "-w", "-t", "30", "-l", self.log_path,
-                              "-o", opts, "start"])
-        if r.returncode != 0:
-            raise RuntimeError("pg_ctl start failed: %s\n%s" % ((r.stdout + r.stderr).decode(), self.log()))
+        for attempt in range(5):
+            opts = "-p %d -c listen_addresses=127.0.0.1 -k %s -c fsync=off -c full_page_writes=off" % (
+                self.port, self.dir)
+            for k, v in self.extra_conf.items():
+                opts += " -c %s=%s" % (k, v)
+            logged = len(self.log())
+            r = _run_as_postgres([BIN + "/pg_ctl", "-D", self.data, "-w", "-t", "30", "-l", self.log_path,
+                                  "-o", opts, "start"])
+            if r.returncode == 0:
+                break
+            said = self.log()[logged:]
+            # A process outside the tests took the port before the first start bound it (see
+            # xptest.listen_on_free_port): pick another. Later starts keep the port.
+            if self._created_role or attempt == 4 or "Address already in use" not in said:
+                raise RuntimeError("pg_ctl start failed: %s\n%s" % ((r.stdout + r.stderr).decode(), said))
+            xptest.log("port %d was taken before PostgreSQL bound it; trying another" % self.port)
+            self.port = xptest.free_port()
         xptest.wait_listen(self.port)
         if not self._created_role:
             self.sql("CREATE ROLE \"%s\" LOGIN PASSWORD '%s'" % (self.role, self.password.replace("'", "''")))
@@ -136,11 +144,7 @@ class Postgres:
         return r.stdout.decode().strip()
 
     def log(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
+        return xptest.read_text(self.log_path)
 
     def cleanup(self):
         try:

@@ -55,7 +55,7 @@ def _read_reply(f):
 class Redis:
     def __init__(self, base_dir, password=None, port=None, unix_socket=False, extra_args=()):
         self.password = password
-        self.port = port or xptest.free_port()
+        self.port = port  # None: the first start() picks one
         self.dir = tempfile.mkdtemp(prefix="redis-", dir=base_dir)
         self.socket_path = None
         self.sock_dir = None
@@ -79,8 +79,14 @@ class Redis:
         return a + self.extra_args
 
     def start(self):
-        self.proc = xptest.Proc(self.argv(), os.path.join(self.dir, "stdout.log"))
-        xptest.wait_listen(self.port, proc=self.proc)
+        def spawn(port):
+            self.port = port
+            return xptest.Proc(self.argv(), os.path.join(self.dir, "stdout.log"))
+        if self.port is None:
+            self.port, self.proc = xptest.listen_on_free_port(spawn, output=lambda p: p.output() + self.log())
+        else:
+            self.proc = spawn(self.port)
+            xptest.wait_listen(self.port, proc=self.proc)
         if self.socket_path:
             xptest.wait_until(lambda: os.path.exists(self.socket_path), 10, what="the redis socket")
 
@@ -132,11 +138,7 @@ class Redis:
         return out
 
     def log(self):
-        try:
-            with open(os.path.join(self.dir, "redis.log"), errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
+        return xptest.read_text(os.path.join(self.dir, "redis.log"))
 
     def cleanup(self):
         try:

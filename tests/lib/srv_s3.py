@@ -13,7 +13,8 @@ NODE = shutil.which("node") or "/usr/bin/node"
 
 class S3Server:
     """s3rver on a spare loopback port with the given buckets and credentials. stop() and
-    start() again keep the port and the stored data, for outage tests."""
+    start() again keep the port and the stored data, for outage tests; start() returns once
+    the server answers."""
 
     def __init__(self, tmp, buckets=("probe-bucket",), key="S3RVER", secret="S3RVER", name="s3rver"):
         self.tmp = tmp
@@ -21,7 +22,7 @@ class S3Server:
         self.key = key
         self.secret = secret
         self.name = name
-        self.port = xptest.free_port()
+        self.port = None
         self.dir = os.path.join(tmp.path, name + "-data")
         os.makedirs(self.dir, exist_ok=True)
         self.proc = None
@@ -32,13 +33,20 @@ class S3Server:
         return "http://127.0.0.1:%d" % self.port
 
     def start(self):
-        argv = [NODE, os.path.join(HERE, "s3rver.js"), "--port", str(self.port), "--dir", self.dir]
-        for b in self.buckets:
-            argv += ["--bucket", b]
-        if (self.key, self.secret) != ("S3RVER", "S3RVER"):
-            argv += ["--key", self.key, "--secret", self.secret]
-        self.proc = xptest.Proc(argv, self.tmp.file(self.name + ".log"))
-        xptest.wait_listen(self.port, proc=self.proc)
+        def spawn(port):
+            argv = [NODE, os.path.join(HERE, "s3rver.js"), "--port", str(port), "--dir", self.dir]
+            for b in self.buckets:
+                argv += ["--bucket", b]
+            if (self.key, self.secret) != ("S3RVER", "S3RVER"):
+                argv += ["--key", self.key, "--secret", self.secret]
+            return xptest.Proc(argv, self.tmp.file(self.name + ".log"))
+        if self.port is None:  # the first start picks the port; later ones keep it
+            self.port, self.proc = xptest.listen_on_free_port(spawn)
+        else:
+            self.proc = spawn(self.port)
+            xptest.wait_listen(self.port, proc=self.proc)
+        # node answers its first requests slowly (seen: 235 ms): let that be ours, not a probe's.
+        xptest.wait_until(lambda: xptest.http(self.endpoint + "/", timeout=30)[0], 30, what="s3rver to answer")
 
     def stop(self):
         if self.proc:
@@ -59,12 +67,10 @@ class LocalStackStandIn:
     (an S3Server)."""
 
     def __init__(self, tmp, upstream_port, s3_status="running", name="localstack"):
-        self.port = xptest.free_port()
         self.state_file = tmp.file(name + ".state", s3_status)
-        argv = [sys.executable, os.path.join(HERE, "localstack_standin.py"), "--port", str(self.port),
-                "--upstream", "127.0.0.1:%d" % upstream_port, "--state-file", self.state_file]
-        self.proc = xptest.Proc(argv, tmp.file(name + ".log"))
-        xptest.wait_listen(self.port, proc=self.proc)
+        self.port, self.proc = xptest.listen_on_free_port(lambda port: xptest.Proc(
+            [sys.executable, os.path.join(HERE, "localstack_standin.py"), "--port", str(port),
+             "--upstream", "127.0.0.1:%d" % upstream_port, "--state-file", self.state_file], tmp.file(name + ".log")))
 
     @property
     def endpoint(self):

@@ -1,4 +1,6 @@
-/* The breaker of SPEC section 5, driven with a fake clock (plain numbers for `now`). */
+/* The breaker of SPEC section 5 as version 1 had it, driven with a fake clock (plain numbers
+ * for `now`): with none of the version-2 settings, these hold unchanged. The version-2 rules
+ * are in test_breaker_rates.c, test_breaker_backoff.c and test_breaker_modes.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,24 +11,41 @@
 #include "model/breaker.h"
 
 static xp_transition t;
+static xp_window win; /* the window of the breaker under test; one test at a time */
+
+/* Only the settings version 1 had; every other one unset. */
+static void init(xp_breaker *b, unsigned failure_threshold, double recovery_timeout,
+                 unsigned half_open_requests)
+{
+    xp_window_free(&win);
+    xp_breaker_cfg c = {.failure_threshold = failure_threshold,
+                        .recovery_timeout = recovery_timeout,
+                        .half_open_requests = half_open_requests};
+    assert_int_equal(xp_breaker_init(b, &win, &c), 0);
+}
+
+static void rec(xp_breaker *b, int success, double now)
+{
+    xp_breaker_record(b, &win, success ? XP_CALL_SUCCESS : XP_CALL_FAILURE, 0.001, now, &t);
+}
 
 static void fail_n(xp_breaker *b, int n, double now)
 {
     for (int i = 0; i < n; i++) {
         assert_true(xp_breaker_allow(b, now, &t));
-        xp_breaker_record(b, 0, now, &t);
+        rec(b, 0, now);
     }
 }
 
 static void opens_on_exactly_the_threshold(void **state)
 {
     xp_breaker b;
-    xp_breaker_init(&b, 3, 20, 1);
+    init(&b, 3, 20, 1);
     fail_n(&b, 2, 0);
     assert_int_equal(b.state, XP_CLOSED);
     assert_int_equal(b.consecutive_failures, 2);
     assert_true(xp_breaker_allow(&b, 1, &t));
-    xp_breaker_record(&b, 0, 1, &t);
+    rec(&b, 0, 1);
     assert_int_equal(t, XP_T_CLOSED_OPEN);
     assert_int_equal(b.state, XP_OPEN);
     assert_int_equal(b.transitions[XP_T_CLOSED_OPEN], 1);
@@ -36,9 +55,9 @@ static void opens_on_exactly_the_threshold(void **state)
 static void success_resets_the_count(void **state)
 {
     xp_breaker b;
-    xp_breaker_init(&b, 3, 20, 1);
+    init(&b, 3, 20, 1);
     fail_n(&b, 2, 0);
-    xp_breaker_record(&b, 1, 0, &t);
+    rec(&b, 1, 0);
     assert_int_equal(b.consecutive_failures, 0);
     fail_n(&b, 2, 0);
     assert_int_equal(b.state, XP_CLOSED); /* 2 + 2 failures, never 3 in a row */
@@ -49,7 +68,7 @@ static void success_resets_the_count(void **state)
 static void open_rejects_ticks_until_recovery(void **state)
 {
     xp_breaker b;
-    xp_breaker_init(&b, 1, 20, 1);
+    init(&b, 1, 20, 1);
     fail_n(&b, 1, 100);
     assert_int_equal(b.state, XP_OPEN);
     for (double now = 110; now < 120; now += 5)
@@ -63,7 +82,7 @@ static void open_rejects_ticks_until_recovery(void **state)
 static void half_open_exactly_at_recovery_timeout(void **state)
 {
     xp_breaker b;
-    xp_breaker_init(&b, 1, 20, 1);
+    init(&b, 1, 20, 1);
     fail_n(&b, 1, 100);
     assert_true(xp_breaker_allow(&b, 120, &t));
     assert_int_equal(t, XP_T_OPEN_HALF_OPEN);
@@ -74,18 +93,18 @@ static void half_open_exactly_at_recovery_timeout(void **state)
 static void n_trial_successes_close_it(void **state)
 {
     xp_breaker b;
-    xp_breaker_init(&b, 2, 10, 3);
+    init(&b, 2, 10, 3);
     fail_n(&b, 2, 0);
     assert_true(xp_breaker_allow(&b, 10, &t));
     for (int i = 0; i < 2; i++) {
-        xp_breaker_record(&b, 1, 10 + i, &t);
+        rec(&b, 1, 10 + i);
         assert_int_equal(t, XP_T_NONE);
         assert_int_equal(b.state, XP_HALF_OPEN);
         /* Failures keep counting until the breaker is CLOSED again. */
         assert_int_equal(b.consecutive_failures, 2);
         assert_true(xp_breaker_allow(&b, 11 + i, &t));
     }
-    xp_breaker_record(&b, 1, 13, &t);
+    rec(&b, 1, 13);
     assert_int_equal(t, XP_T_HALF_OPEN_CLOSED);
     assert_int_equal(b.state, XP_CLOSED);
     assert_int_equal(b.consecutive_failures, 0);
@@ -94,33 +113,33 @@ static void n_trial_successes_close_it(void **state)
 static void trial_failure_reopens_and_restarts_the_timer(void **state)
 {
     xp_breaker b;
-    xp_breaker_init(&b, 1, 20, 2);
+    init(&b, 1, 20, 2);
     fail_n(&b, 1, 0);
     assert_true(xp_breaker_allow(&b, 20, &t));
-    xp_breaker_record(&b, 1, 20, &t); /* one success of two */
+    rec(&b, 1, 20); /* one success of two */
     assert_true(xp_breaker_allow(&b, 30, &t));
-    xp_breaker_record(&b, 0, 30, &t);
+    rec(&b, 0, 30);
     assert_int_equal(t, XP_T_HALF_OPEN_OPEN);
     assert_int_equal(b.state, XP_OPEN);
     assert_int_equal(b.consecutive_failures, 2);
     assert_false(xp_breaker_allow(&b, 49.9, &t)); /* 20 s from the reopening, not the first */
     assert_true(xp_breaker_allow(&b, 50, &t));
     /* The earlier half success does not carry over: two new ones are needed. */
-    xp_breaker_record(&b, 1, 50, &t);
+    rec(&b, 1, 50);
     assert_int_equal(b.state, XP_HALF_OPEN);
-    xp_breaker_record(&b, 1, 60, &t);
+    rec(&b, 1, 60);
     assert_int_equal(b.state, XP_CLOSED);
 }
 
 static void all_four_transitions_counted(void **state)
 {
     xp_breaker b;
-    xp_breaker_init(&b, 1, 5, 1);
+    init(&b, 1, 5, 1);
     fail_n(&b, 1, 0);                 /* closed -> open */
     assert_true(xp_breaker_allow(&b, 5, &t)); /* open -> half_open */
-    xp_breaker_record(&b, 0, 5, &t);  /* half_open -> open */
+    rec(&b, 0, 5);  /* half_open -> open */
     assert_true(xp_breaker_allow(&b, 10, &t));
-    xp_breaker_record(&b, 1, 10, &t); /* half_open -> closed */
+    rec(&b, 1, 10); /* half_open -> closed */
     assert_int_equal(b.transitions[XP_T_CLOSED_OPEN], 1);
     assert_int_equal(b.transitions[XP_T_OPEN_HALF_OPEN], 2);
     assert_int_equal(b.transitions[XP_T_HALF_OPEN_OPEN], 1);
@@ -134,7 +153,7 @@ static void all_four_transitions_counted(void **state)
 static void recovery_seconds_counts_down(void **state)
 {
     xp_breaker b;
-    xp_breaker_init(&b, 1, 30, 1);
+    init(&b, 1, 30, 1);
     assert_true(xp_breaker_recovery_seconds(&b, 0) == 0);
     fail_n(&b, 1, 100);
     assert_true(xp_breaker_recovery_seconds(&b, 100) == 30);
@@ -148,7 +167,7 @@ static void recovery_seconds_counts_down(void **state)
 static void threshold_one_and_state_names(void **state)
 {
     xp_breaker b;
-    xp_breaker_init(&b, 1, 1, 1);
+    init(&b, 1, 1, 1);
     fail_n(&b, 1, 0);
     assert_int_equal(b.state, XP_OPEN);
     assert_string_equal(xp_breaker_state_name(XP_CLOSED), "closed");
@@ -169,5 +188,7 @@ int main(void)
         cmocka_unit_test(recovery_seconds_counts_down),
         cmocka_unit_test(threshold_one_and_state_names),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    xp_window_free(&win);
+    return rc;
 }

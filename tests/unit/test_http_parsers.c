@@ -1,6 +1,7 @@
 /* The pure parsers of the HTTP collectors against recorded bodies (tests/fixtures/http):
  * LocalStack's health document, the OpenAI model list, x-ratelimit-* header values, header
- * lookup in a raw header block, URL cleaning, and what they do with broken input. */
+ * lookup in a raw header block, URL cleaning, and what they do with broken input; and the
+ * server side's Accept-Encoding parser (gzip or not, RFC 9110 section 12.5.3). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +16,7 @@
 #include "http_probe.h"
 #include "localstack_health.h"
 #include "openai_models.h"
+#include "web/accept_encoding.h"
 
 static char *read_fixture(const char *name, size_t *len)
 {
@@ -293,6 +295,87 @@ static void test_status_texts(void **state)
     assert_string_equal(err, "HTTP 404 bucket not found");
 }
 
+/* Each Accept-Encoding value and whether /metrics goes out gzipped. */
+static void test_accept_encoding_table(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *header;
+        int gzip;
+    } cases[] = {
+        {NULL, 0},
+        {"", 0},
+        {"gzip", 1},
+        {"GZIP", 1},
+        {"x-gzip", 1},
+        {"identity", 0},
+        {"deflate, br", 0},
+        {"gzip, deflate, br", 1}, /* curl --compressed */
+        {"deflate, gzip;q=1.0, *;q=0.5", 1},
+        /* q=0 refuses, whatever the case of the parameter name and the spacing */
+        {"gzip;q=0", 0},
+        {"gzip;Q=0", 0},
+        {"gzip ; q=0", 0},
+        {"gzip;q=0.0", 0},
+        {"gzip;q=0.000", 0},
+        {"gzip;q=0.001", 1},
+        {"gzip;q=1", 1},
+        {"gzip;q=1.000", 1},
+        {"gzip;q=0.5", 1},
+        /* parameters other than q are ignored, even ones that end in "q" */
+        {"gzip;level=1;xq=0", 1},
+        {"gzip;level=1;q=0", 0},
+        {"gzip;foo=\"a,b;q=0\"", 1},
+        /* malformed weights: the element does not count */
+        {"gzip;q=2", 0},
+        {"gzip;q=1.5", 0},
+        {"gzip;q=1.001", 0},
+        {"gzip;q=0.1234", 0},
+        {"gzip;q=-1", 0},
+        {"gzip;q=abc", 0},
+        {"gzip;q=", 0},
+        {"gzip;q", 0},
+        {"gzip;=1", 0},
+        {"gzip q=1", 0},
+        {"gzip;q=.5", 0},
+        {"gzip;q=0.5.", 0},
+        /* a malformed element does not spoil the next one */
+        {"gzip;q=9, gzip", 1},
+        {"bad coding, gzip", 1},
+        {"\"quoted,\" , gzip", 1},
+        /* codings that merely contain the word */
+        {"gzipx", 0},
+        {"xgzip", 0},
+        {"gzip-ish", 0},
+        /* "*" stands for codings not named */
+        {"*", 1},
+        {"*;q=0", 0},
+        {"*;q=0, gzip", 1},
+        {"gzip;q=0, *", 0},
+        {"*, gzip;q=0", 0},
+        /* identity preferred above gzip: plain; equal weights: gzip */
+        {"identity;q=1, gzip;q=0.5", 0},
+        {"gzip;q=0.5, identity;q=0.5", 1},
+        {"gzip;q=0.5", 1},
+        {"identity;q=0, gzip", 1},
+        /* listed twice: the highest weight */
+        {"gzip;q=0, gzip;q=0.2", 1},
+        {"gzip, gzip;q=0", 1},
+        /* empty elements and odd whitespace */
+        {" , ,gzip,, ", 1},
+        {"\tgzip\t", 1},
+        {",", 0},
+        {";q=1", 0},
+        {"gzip,", 1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int got = xp_accept_gzip(cases[i].header);
+        if (got != cases[i].gzip)
+            fail_msg("Accept-Encoding \"%s\": gzip %d, want %d",
+                     cases[i].header ? cases[i].header : "(none)", got, cases[i].gzip);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -308,6 +391,7 @@ int main(void)
         cmocka_unit_test(test_header_last_wins_and_edge_cases),
         cmocka_unit_test(test_url_cleaning),
         cmocka_unit_test(test_status_texts),
+        cmocka_unit_test(test_accept_encoding_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -70,9 +70,18 @@ static int fixed_snapshot(xp_snapshot *s, xp_config *cfg, xp_dep_cfg *deps, xp_d
     if (!deps[0].collector || !deps[1].collector)
         return -1;
 
-    xp_breaker_init(&views[0].br, 3, 20, 1);
+    /* database: tripped by its failure rate (7 of 14 against 50%), some failures ignored. */
+    xp_window w; /* a rendered view never needs its window */
+    xp_breaker_cfg bc0 = {.failure_threshold = 3, .recovery_timeout = 20, .half_open_requests = 1,
+                          .failure_rate_threshold = 0.5};
+    if (xp_breaker_init(&views[0].br, &w, &bc0) != 0)
+        return -1;
+    xp_window_free(&w);
     views[0].br.state = XP_OPEN;
     views[0].br.opened_at = 100;
+    views[0].br.recovery_wait = 20;
+    views[0].br.win = (xp_window_counts){14, 7, 2};
+    views[0].br.calls[XP_CALL_IGNORED] = 3;
     views[0].br.consecutive_failures = 4;
     views[0].br.calls[XP_CALL_SUCCESS] = 10;
     views[0].br.calls[XP_CALL_FAILURE] = 4;
@@ -89,8 +98,17 @@ static int fixed_snapshot(xp_snapshot *s, xp_config *cfg, xp_dep_cfg *deps, xp_d
     for (int i = 0; i < XP_DETAIL_MAX; i++)
         views[0].detail[i] = views[1].detail[i] = NAN;
     views[0].detail[0] = 7; /* dependency_postgres_connections */
+    views[0].failures[XP_REASON_CONNECT] = 1;
+    views[0].failures[XP_REASON_TIMEOUT] = 3;
+    views[0].last_reason = views[0].failure_reason = XP_REASON_TIMEOUT;
 
-    xp_breaker_init(&views[1].br, 5, 15, 2);
+    /* cache: in shadow mode, its window (3 outcomes) still below minimum_calls. */
+    xp_breaker_cfg bc1 = {.failure_threshold = 5, .recovery_timeout = 15, .half_open_requests = 2,
+                          .mode = XP_MODE_METRICS_ONLY};
+    if (xp_breaker_init(&views[1].br, &w, &bc1) != 0)
+        return -1;
+    xp_window_free(&w);
+    views[1].br.win = (xp_window_counts){3, 0, 1};
     views[1].probed = 1;
     views[1].last_success = 1;
     views[1].last_timestamp = 1732435201.25;
@@ -137,6 +155,46 @@ static char *read_file(const char *path)
     return data;
 }
 
+/* Every reason of SPEC section 5 is a series of every dependency from the start, in the
+ * order of precedence, holding its own count. */
+static void failures_by_reason(void **state)
+{
+    static const char *const order[] = {"timeout",      "dns",          "tls",      "connect",
+                                        "auth",         "rate_limited", "server_error",
+                                        "client_error", "protocol",     "check"};
+    xp_snapshot s;
+    xp_config cfg;
+    xp_dep_cfg deps[2];
+    xp_dep_view views[2];
+    const xp_dep_cfg *dp[2];
+    double scores[2];
+    int on[2];
+    xp_feature_cfg feat[2];
+    size_t req[1];
+    assert_int_equal(fixed_snapshot(&s, &cfg, deps, views, dp, scores, on, feat, req), 0);
+    views[1].probed = 0; /* never probed: the family is there all the same */
+    xp_buf b;
+    xp_buf_init(&b);
+    assert_int_equal(xp_render_metrics(&s, NULL, &b), 0);
+    assert_int_equal(XP_REASON_COUNT - 1, sizeof(order) / sizeof(order[0]));
+    const char *at = strstr(b.data, "# TYPE dependency_probe_failures_total counter\n");
+    assert_non_null(at);
+    for (size_t d = 0; d < 2; d++)
+        for (size_t r = 0; r < sizeof(order) / sizeof(order[0]); r++) {
+            assert_string_equal(xp_reason_name((xp_reason)(r + 1)), order[r]);
+            char line[160];
+            int want = d == 0 && r == 0 ? 3 : d == 0 && r == 3 ? 1 : 0;
+            snprintf(line, sizeof(line), "dependency_probe_failures_total{dependency=\"%s\",reason=\"%s\"} %d\n",
+                     d == 0 ? "database" : "cache", order[r], want);
+            const char *hit = strstr(at, line);
+            assert_non_null(hit);
+            at = hit; /* in order */
+        }
+    assert_string_equal(xp_reason_name(XP_REASON_NONE), "none");
+    assert_string_equal(xp_reason_name(XP_REASON_COUNT), "none");
+    xp_buf_free(&b);
+}
+
 static void whole_body_matches_golden(void **state)
 {
     xp_snapshot s;
@@ -180,6 +238,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(label_and_help_escaping),
         cmocka_unit_test(numbers),
+        cmocka_unit_test(failures_by_reason),
         cmocka_unit_test(whole_body_matches_golden),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -23,10 +23,61 @@
 
 static xp_transition t;
 
-/* A breaker that opens on the first failure and waits `recovery` seconds. */
+/* The window behind each breaker of these tests (the model keeps the outcomes there), found
+ * by the breaker's address; freed after every test. */
+#define MAX_BREAKERS 4
+static const xp_breaker *owner[MAX_BREAKERS];
+static xp_window windows[MAX_BREAKERS];
+
+static xp_window *window_of(const xp_breaker *b)
+{
+    for (int i = 0; i < MAX_BREAKERS; i++)
+        if (owner[i] == b)
+            return &windows[i];
+    fail_msg("breaker without a window");
+    return NULL;
+}
+
+static int free_windows(void **state)
+{
+    (void)state;
+    for (int i = 0; i < MAX_BREAKERS; i++) {
+        if (owner[i])
+            xp_window_free(&windows[i]);
+        owner[i] = NULL;
+    }
+    return 0;
+}
+
+/* A breaker with its settings as the engine builds them (engine/dep.c) plus the backoff and
+ * jitter given: opens after `threshold` consecutive failures, waits `recovery` seconds. */
+static void breaker_with(xp_breaker *b, unsigned threshold, double recovery, double backoff,
+                         double jitter)
+{
+    int i = 0;
+    while (i < MAX_BREAKERS && owner[i] && owner[i] != b)
+        i++;
+    assert_true(i < MAX_BREAKERS);
+    if (owner[i])
+        xp_window_free(&windows[i]);
+    xp_breaker_cfg c = {.failure_threshold = threshold,
+                        .recovery_timeout = recovery,
+                        .half_open_requests = 1,
+                        .recovery_backoff = backoff,
+                        .recovery_jitter = jitter};
+    assert_int_equal(xp_breaker_init(b, &windows[i], &c), 0);
+    owner[i] = b;
+}
+
 static void breaker(xp_breaker *b, unsigned threshold, double recovery)
 {
-    xp_breaker_init(b, threshold, recovery, 1);
+    breaker_with(b, threshold, recovery, 0, 0);
+}
+
+/* A probe's outcome as engine/dep.c records it (ok: success, else failure), taking no time. */
+static void record(xp_breaker *b, int ok, double now, xp_transition *tr)
+{
+    xp_breaker_record(b, window_of(b), ok ? XP_CALL_SUCCESS : XP_CALL_FAILURE, 0, now, tr);
 }
 
 static void test_probe_at_start_then_every_interval(void **state)
@@ -38,7 +89,7 @@ static void test_probe_at_start_then_every_interval(void **state)
     xp_sched_init(&s, 10, 0.3, 100);
     assert_true(xp_sched_wake(&s, &b) == 100); /* at once */
     assert_int_equal(xp_sched_step(&s, &b, 100, &t), XP_SCHED_PROBE);
-    xp_breaker_record(&b, 1, 100.01, &t);
+    record(&b, 1, 100.01, &t);
     xp_sched_done(&s, 100.01);
     /* The second probe at start + interval * (0.5 + phase), then every interval. */
     double expect = 108;
@@ -46,7 +97,7 @@ static void test_probe_at_start_then_every_interval(void **state)
         double w = xp_sched_wake(&s, &b);
         assert_true(fabs(w - expect) < 1e-9);
         assert_int_equal(xp_sched_step(&s, &b, w, &t), XP_SCHED_PROBE);
-        xp_breaker_record(&b, 1, w + 0.002, &t);
+        record(&b, 1, w + 0.002, &t);
         xp_sched_done(&s, w + 0.002);
         expect += 10;
     }
@@ -91,7 +142,7 @@ static void test_open_rejects_ticks_and_the_trial_runs_when_recovery_ends(void *
     breaker(&b, 1, 25);
     xp_sched_init(&s, 10, 0, 0); /* ticks at 0, 5, 15, 25, 35, ... */
     assert_int_equal(xp_sched_step(&s, &b, 0, &t), XP_SCHED_PROBE);
-    xp_breaker_record(&b, 0, 0.5, &t); /* fails: OPEN until 25.5 */
+    record(&b, 0, 0.5, &t); /* fails: OPEN until 25.5 */
     assert_int_equal(t, XP_T_CLOSED_OPEN);
     xp_sched_done(&s, 0.5);
 
@@ -107,7 +158,7 @@ static void test_open_rejects_ticks_and_the_trial_runs_when_recovery_ends(void *
     assert_int_equal(xp_sched_step(&s, &b, 25.5, &t), XP_SCHED_PROBE);
     assert_int_equal(t, XP_T_OPEN_HALF_OPEN);
     assert_int_equal(b.state, XP_HALF_OPEN);
-    xp_breaker_record(&b, 1, 25.6, &t);
+    record(&b, 1, 25.6, &t);
     assert_int_equal(t, XP_T_HALF_OPEN_CLOSED);
     xp_sched_done(&s, 25.6);
     /* Back on the grid: the trial did not move it. */
@@ -123,12 +174,12 @@ static void test_a_trial_that_fails_reopens_and_waits_again(void **state)
     breaker(&b, 1, 12);
     xp_sched_init(&s, 10, 0, 0);
     assert_int_equal(xp_sched_step(&s, &b, 0, &t), XP_SCHED_PROBE);
-    xp_breaker_record(&b, 0, 0, &t);
+    record(&b, 0, 0, &t);
     xp_sched_done(&s, 0);
     assert_int_equal(xp_sched_step(&s, &b, 5, &t), XP_SCHED_REJECTED);
     assert_true(xp_sched_wake(&s, &b) == 12);
     assert_int_equal(xp_sched_step(&s, &b, 12, &t), XP_SCHED_PROBE);
-    xp_breaker_record(&b, 0, 12.5, &t);
+    record(&b, 0, 12.5, &t);
     assert_int_equal(t, XP_T_HALF_OPEN_OPEN);
     xp_sched_done(&s, 12.5);
     /* OPEN again from 12.5: ticks at 15 and 25 rejected, trial at 24.5 in between. */
@@ -151,7 +202,7 @@ static void test_an_overrun_skips_the_missed_ticks(void **state)
     assert_int_equal(xp_sched_step(&s, &b, 5, &t), XP_SCHED_PROBE);
     /* A collector that ignored its deadline and came back at 37: ticks 15, 25 and 35 are
      * gone, the next is 45, and nothing is due before it. */
-    xp_breaker_record(&b, 1, 37, &t);
+    record(&b, 1, 37, &t);
     xp_sched_done(&s, 37);
     assert_true(xp_sched_wake(&s, &b) == 45);
     assert_int_equal(xp_sched_step(&s, &b, 37, &t), XP_SCHED_WAIT);
@@ -187,11 +238,84 @@ static void test_no_burst_after_a_stall(void **state)
     breaker(&ob, 1, 1e6);
     xp_sched_init(&s, 10, 0, 0);
     assert_int_equal(xp_sched_step(&s, &ob, 0, &t), XP_SCHED_PROBE);
-    xp_breaker_record(&ob, 0, 0, &t);
+    record(&ob, 0, 0, &t);
     xp_sched_done(&s, 0);
     for (double now = 1000; now < 1005; now += 0.01)
         (void)xp_sched_step(&s, &ob, now, &t);
     assert_int_equal(ob.calls[XP_CALL_REJECTED], 1);
+}
+
+/* Draws for the breaker's jitter, in order. */
+typedef struct draws {
+    double u[4];
+    int next;
+} draws;
+
+static double scripted(void *arg)
+{
+    draws *d = arg;
+    return d->u[d->next++];
+}
+
+static void test_the_trial_comes_when_the_breaker_drew_it(void **state)
+{
+    (void)state;
+    /* recovery_timeout 10, backoff 2, jitter 50 %: the first wait is 10 x U[0.5, 1.5], the
+     * second 20 x U[0.5, 1.5]. The schedule follows what the model drew, nothing else. */
+    xp_sched s;
+    xp_breaker b;
+    draws d = {{0, 1, 0.5, 0.5}, 0};
+    breaker_with(&b, 1, 10, 2, 0.5);
+    xp_breaker_set_random(&b, scripted, &d);
+    xp_sched_init(&s, 100, 0, 0); /* ticks at 0, then 50, 150, ...: far from the trials */
+    assert_int_equal(xp_sched_step(&s, &b, 0, &t), XP_SCHED_PROBE);
+    record(&b, 0, 0, &t);
+    assert_int_equal(t, XP_T_CLOSED_OPEN);
+    xp_sched_done(&s, 0);
+    assert_true(xp_breaker_due_at(&b) == 5); /* 10 x 0.5 */
+    assert_true(xp_sched_wake(&s, &b) == 5);
+    assert_int_equal(xp_sched_step(&s, &b, 4.999, &t), XP_SCHED_WAIT);
+    assert_int_equal(xp_sched_step(&s, &b, 5, &t), XP_SCHED_PROBE);
+    assert_int_equal(t, XP_T_OPEN_HALF_OPEN);
+    record(&b, 0, 5, &t);
+    assert_int_equal(t, XP_T_HALF_OPEN_OPEN);
+    xp_sched_done(&s, 5);
+    assert_true(xp_breaker_due_at(&b) == 35); /* 5 + 20 x 1.5 */
+    assert_true(xp_sched_wake(&s, &b) == 35);
+    assert_int_equal(xp_sched_step(&s, &b, 34.999, &t), XP_SCHED_WAIT);
+    assert_int_equal(xp_sched_step(&s, &b, 35, &t), XP_SCHED_PROBE);
+    assert_int_equal(b.calls[XP_CALL_REJECTED], 0);
+}
+
+static void test_forced_open_rejects_ticks_and_leaving_it_tries_at_once(void **state)
+{
+    (void)state;
+    xp_sched s;
+    xp_breaker b;
+    xp_transition tt[2];
+    breaker(&b, 3, 30);
+    xp_sched_init(&s, 10, 0, 0); /* ticks at 0, 5, 15, 25, ... */
+    assert_int_equal(xp_sched_step(&s, &b, 0, &t), XP_SCHED_PROBE);
+    record(&b, 1, 0, &t);
+    xp_sched_done(&s, 0);
+    assert_int_equal(xp_breaker_set_mode(&b, window_of(&b), XP_MODE_FORCED_OPEN, 2, tt), 1);
+    assert_int_equal(tt[0], XP_T_CLOSED_OPEN);
+    /* No trial is due while forced open: the next wake-up is the tick, never "now" again. */
+    assert_true(xp_sched_wake(&s, &b) == 5);
+    assert_int_equal(xp_sched_step(&s, &b, 3, &t), XP_SCHED_WAIT);
+    assert_int_equal(xp_sched_step(&s, &b, 5, &t), XP_SCHED_REJECTED);
+    assert_true(xp_sched_wake(&s, &b) == 15);
+    /* Back to auto at 7: HALF_OPEN, and the trial runs at once, between ticks. */
+    assert_int_equal(xp_breaker_set_mode(&b, window_of(&b), XP_MODE_AUTO, 7, tt), 1);
+    assert_int_equal(tt[0], XP_T_OPEN_HALF_OPEN);
+    assert_true(xp_sched_wake(&s, &b) == 7);
+    assert_int_equal(xp_sched_step(&s, &b, 7, &t), XP_SCHED_PROBE);
+    assert_int_equal(t, XP_T_NONE);
+    record(&b, 1, 7, &t);
+    assert_int_equal(t, XP_T_HALF_OPEN_CLOSED);
+    xp_sched_done(&s, 7);
+    assert_true(xp_sched_wake(&s, &b) == 15);
+    assert_int_equal(b.calls[XP_CALL_REJECTED], 1);
 }
 
 static void test_long_intervals_stay_exact(void **state)
@@ -501,33 +625,46 @@ static void test_reschedule_follows_a_breaker_changed_from_outside(void **state)
     xp_scheduler_add(&sch, &d, 1, NULL, 0, 1000);
     xp_scheduler_run_due(&sch, 1000);
     run_all(&sch, &queue);
-    /* Opened from outside at 1010 (as a run-time mode would): the trial at 1015, not at the
-     * next tick (after 1030). */
+    double tick = d->due;
+    assert_true(tick > 1020);
+    /* Forced open at 1010 (a run-time mode): no trial, so the next wake-up stays the tick. */
+    xp_transition tt[2];
     pthread_mutex_lock(&d->mu);
-    d->v.br.state = XP_OPEN;
-    d->v.br.opened_at = 1010;
+    assert_int_equal(xp_breaker_set_mode(&d->v.br, &d->win, XP_MODE_FORCED_OPEN, 1010, tt), 1);
     pthread_mutex_unlock(&d->mu);
     xp_scheduler_reschedule(&sch, d);
-    assert_true(d->due == 1015);
-    assert_true(xp_scheduler_run_due(&sch, 1014.999) == 1015);
+    assert_true(d->due == tick);
+    /* Back to auto at 1020: the trial at once, not at the next tick. */
+    pthread_mutex_lock(&d->mu);
+    assert_int_equal(xp_breaker_set_mode(&d->v.br, &d->win, XP_MODE_AUTO, 1020, tt), 1);
+    pthread_mutex_unlock(&d->mu);
+    xp_scheduler_reschedule(&sch, d);
+    assert_true(d->due == 1020);
+    assert_true(xp_scheduler_run_due(&sch, 1019.999) == 1020);
     assert_int_equal(queue.n, 0);
-    xp_scheduler_run_due(&sch, 1015);
+    xp_scheduler_run_due(&sch, 1020);
     assert_int_equal(queue.n, 1);
     run_all(&sch, &queue);
+    assert_int_equal(d->v.br.state, XP_CLOSED);
     xp_scheduler_retire(&sch, &d, 1, NULL, 0);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_probe_at_start_then_every_interval),
-        cmocka_unit_test(test_second_probe_within_half_and_one_and_a_half_intervals),
-        cmocka_unit_test(test_early_wake_does_nothing),
-        cmocka_unit_test(test_open_rejects_ticks_and_the_trial_runs_when_recovery_ends),
-        cmocka_unit_test(test_a_trial_that_fails_reopens_and_waits_again),
-        cmocka_unit_test(test_an_overrun_skips_the_missed_ticks),
-        cmocka_unit_test(test_no_burst_after_a_stall),
-        cmocka_unit_test(test_long_intervals_stay_exact),
+        cmocka_unit_test_teardown(test_probe_at_start_then_every_interval, free_windows),
+        cmocka_unit_test_teardown(test_second_probe_within_half_and_one_and_a_half_intervals,
+                                  free_windows),
+        cmocka_unit_test_teardown(test_early_wake_does_nothing, free_windows),
+        cmocka_unit_test_teardown(test_open_rejects_ticks_and_the_trial_runs_when_recovery_ends,
+                                  free_windows),
+        cmocka_unit_test_teardown(test_a_trial_that_fails_reopens_and_waits_again, free_windows),
+        cmocka_unit_test_teardown(test_an_overrun_skips_the_missed_ticks, free_windows),
+        cmocka_unit_test_teardown(test_no_burst_after_a_stall, free_windows),
+        cmocka_unit_test_teardown(test_the_trial_comes_when_the_breaker_drew_it, free_windows),
+        cmocka_unit_test_teardown(test_forced_open_rejects_ticks_and_leaving_it_tries_at_once,
+                                  free_windows),
+        cmocka_unit_test_teardown(test_long_intervals_stay_exact, free_windows),
         cmocka_unit_test(test_phases_spread_evenly_and_stay_put),
         cmocka_unit_test_setup_teardown(test_ten_thousand_dependencies_spread_over_the_interval,
                                         setup_heap, teardown_heap),

@@ -1,0 +1,163 @@
+#include "engine/watch.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/clock.h"
+#include "engine/events.h"
+#include "engine/runtime.h"
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+/* Guarded by mu: the requests to evaluate and to stop, the count of evaluations asked for
+ * and done (for xp_watch_flush), and what the last evaluation found. */
+static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t done_cv = PTHREAD_COND_INITIALIZER;
+static unsigned long asked, done;
+static int stopping;
+static char tag[XP_STATETAG_MAX];
+static unsigned long generation;
+static xp_history history;
+static int history_ready;
+
+static pthread_t thread;
+static int running; /* written only by start and stop, on the main thread */
+
+/* Set by the web part before the daemon starts; read on the watch thread. */
+static _Atomic(void (*)(void)) listener;
+
+/* Only the watch thread touches these: its snapshot (kept, so evaluations allocate nothing
+ * once grown) and the level of the previous evaluation (-1: none yet). */
+static xp_snapshot snap;
+static int last_level = -1;
+
+void xp_watch_notify(void)
+{
+    pthread_mutex_lock(&mu);
+    asked++;
+    pthread_cond_signal(&wake);
+    pthread_mutex_unlock(&mu);
+}
+
+void xp_watch_set_listener(void (*fn)(void))
+{
+    atomic_store(&listener, fn);
+}
+
+unsigned long xp_watch_tag(char out[XP_STATETAG_MAX])
+{
+    pthread_mutex_lock(&mu);
+    memcpy(out, tag, XP_STATETAG_MAX);
+    unsigned long g = generation;
+    pthread_mutex_unlock(&mu);
+    return g;
+}
+
+size_t xp_watch_history(double span, xp_history_slot *out, size_t cap, double *now)
+{
+    *now = xp_clock_mono();
+    pthread_mutex_lock(&mu);
+    size_t n = history_ready ? xp_history_since(&history, *now - span, out, cap) : 0;
+    pthread_mutex_unlock(&mu);
+    return n;
+}
+
+/* One evaluation of the running state. The runtime lock is held for the copy and the pure
+ * computation only (as for a scrape). */
+static void evaluate(void)
+{
+    char t[XP_STATETAG_MAX];
+    xp_runtime_lock();
+    int ok = xp_runtime_snapshot(&snap) == 0;
+    if (ok)
+        xp_statetag(&snap, t);
+    xp_runtime_unlock();
+    if (!ok)
+        return; /* not started yet, stopped, or out of memory: the next change retries */
+    int level = snap.health.level;
+    double score = snap.health.system_score;
+
+    if (last_level >= 0 && level != last_level)
+        xp_events_level(last_level, level);
+    last_level = level;
+
+    pthread_mutex_lock(&mu);
+    int moved = strcmp(t, tag) != 0;
+    if (moved) {
+        memcpy(tag, t, sizeof(tag));
+        generation++;
+    }
+    if (!history_ready) {
+        xp_history_init(&history, XP_WATCH_HISTORY_PERIOD);
+        history_ready = 1;
+    }
+    xp_history_add(&history, xp_clock_mono(), score, level);
+    pthread_mutex_unlock(&mu);
+
+    void (*fn)(void) = atomic_load(&listener);
+    if (moved && fn)
+        fn();
+}
+
+static void *run(void *arg)
+{
+    pthread_mutex_lock(&mu);
+    for (;;) {
+        while (!stopping && done == asked)
+            pthread_cond_wait(&wake, &mu);
+        if (stopping)
+            break;
+        unsigned long target = asked; /* every change up to here is covered by this one */
+        pthread_mutex_unlock(&mu);
+        evaluate();
+        pthread_mutex_lock(&mu);
+        done = target;
+        pthread_cond_broadcast(&done_cv);
+    }
+    pthread_mutex_unlock(&mu);
+    return NULL;
+}
+
+int xp_watch_start(void)
+{
+    if (running)
+        return 0;
+    pthread_mutex_lock(&mu);
+    stopping = 0;
+    asked++; /* the state at start is the first one to evaluate */
+    pthread_mutex_unlock(&mu);
+    if (pthread_create(&thread, NULL, run, NULL) != 0)
+        return -1;
+    running = 1;
+    return 0;
+}
+
+void xp_watch_stop(void)
+{
+    if (!running)
+        return;
+    pthread_mutex_lock(&mu);
+    stopping = 1;
+    pthread_cond_broadcast(&wake);
+    pthread_cond_broadcast(&done_cv);
+    pthread_mutex_unlock(&mu);
+    pthread_join(thread, NULL);
+    running = 0;
+    xp_snapshot_free(&snap);
+    last_level = -1;
+}
+
+int xp_watch_flush(double seconds)
+{
+    double until = xp_clock_wall() + seconds;
+    struct timespec ts = {(time_t)until, (long)((until - (double)(time_t)until) * 1e9)};
+    pthread_mutex_lock(&mu);
+    unsigned long target = asked;
+    int rc = 0;
+    while (done < target && !stopping && rc == 0)
+        rc = pthread_cond_timedwait(&done_cv, &mu, &ts);
+    int ok = done >= target;
+    pthread_mutex_unlock(&mu);
+    return ok ? 0 : -1;
+}
