@@ -170,9 +170,12 @@ xp_gate_verdict xp_gate_result(void *con_cls, int *recall, unsigned *retry_after
 {
     xp_gate_ctx *g = con_cls;
     *recall = 0;
-    *retry_after = g->retry_after;
-    if (g->owned != XP_GATE_CTX_JOB)
+    if (g->owned != XP_GATE_CTX_JOB) {
+        *retry_after = g->retry_after;
         return (xp_gate_verdict)g->verdict;
+    }
+    /* A job's fields belong to the bcrypt thread until xp_authjob_verdict reads them under
+     * the pool's lock. */
     xp_gate_verdict v = xp_authjob_verdict((xp_authjob *)g, recall);
     *retry_after = v == XP_GATE_BUSY ? 1 : 0;
     return v;

@@ -441,7 +441,10 @@ enum MHD_Result xp_handler(void *cls, struct MHD_Connection *c, const char *url,
         xp_gate_verdict v = xp_gate_enter(c, exempt, con_cls);
         if (v == XP_GATE_PASS && keep_body(rt, m, con_cls) != 0)
             return MHD_NO; /* out of memory: the connection closes */
-        return gate_first(c, route, v, ((const xp_gate_ctx *)*con_cls)->retry_after);
+        /* A PENDING context is a bcrypt job whose thread writes its verdict and retry_after
+         * under the pool's lock: not read here (gate_first needs no retry_after for it). */
+        return gate_first(c, route, v,
+                          v == XP_GATE_PENDING ? 0 : ((const xp_gate_ctx *)*con_cls)->retry_after);
     }
     int recall;
     unsigned retry_after;
