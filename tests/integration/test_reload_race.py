@@ -102,11 +102,16 @@ class ReloadRaceTest(xptest.Test):
         hups = [0]
 
         def hup_blocked():
+            # Any thread will do: the threads main() starts inherit its mask, and main's own
+            # SigBlk loses SIGHUP while it sits in sigwait (the kernel unblocks the waited
+            # signals for the wait), which a slow poller on a loaded machine may only see.
             try:
-                with open("/proc/%d/status" % proc.pid) as f:
-                    for line in f:
-                        if line.startswith("SigBlk:"):
-                            return int(line.split()[1], 16) & (1 << (signal.SIGHUP - 1))
+                for tid in os.listdir("/proc/%d/task" % proc.pid):
+                    with open("/proc/%d/task/%s/status" % (proc.pid, tid)) as f:
+                        for line in f:
+                            if line.startswith("SigBlk:") and \
+                                    int(line.split()[1], 16) & (1 << (signal.SIGHUP - 1)):
+                                return True
             except OSError:
                 pass
             return proc.poll() is not None

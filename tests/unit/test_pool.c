@@ -87,10 +87,9 @@ static void test_blocked_jobs_never_hold_up_the_others(void **state)
     xp_pool_stats_get(&p, &st);
     print_message("200 quick jobs behind 20 blocked ones: %.0f ms, %zu workers (peak %zu)\n",
                   took * 1000, st.threads, st.peak);
-    /* Each blocked job holds one worker; the quick ones got theirs within a few rounds
-     * (bound loose for a loaded machine: the point is not seconds, as the blocked jobs
-     * would have cost). */
-    assert_true(took < 1.0);
+    /* Each blocked job holds one worker; all 200 quick ones finished while the 20 are still
+     * blocked (checked above), which is the point: no time bound, a loaded machine may take
+     * its time. */
     assert_true(st.busy == 20);
     assert_true(st.peak <= 20 + 64);
     atomic_store(&release, 1);
