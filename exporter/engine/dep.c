@@ -29,10 +29,14 @@ xp_dep *xp_dep_create(xp_dep_cfg *cfg)
         return NULL;
     if (pthread_mutex_init(&d->mu, NULL) != 0)
         goto fail_mu;
-    xp_breaker_cfg bc = {.failure_threshold = cfg->failure_threshold,
-                         .recovery_timeout = cfg->recovery_timeout,
-                         .half_open_requests = cfg->half_open_requests,
-                         .slow_call_duration = cfg->latency_budget};
+    /* The loader filled cfg->breaker; the three version 1 fields are taken from where every
+     * caller sets them, and a success is slow past the latency budget unless told otherwise. */
+    xp_breaker_cfg bc = cfg->breaker;
+    bc.failure_threshold = cfg->failure_threshold;
+    bc.recovery_timeout = cfg->recovery_timeout;
+    bc.half_open_requests = cfg->half_open_requests;
+    if (!(bc.slow_call_duration > 0))
+        bc.slow_call_duration = cfg->latency_budget;
     if (xp_breaker_init(&d->v.br, &d->win, &bc) != 0)
         goto fail_breaker;
     /* Breakers that open together must not draw the same jitter. */
@@ -41,10 +45,12 @@ xp_dep *xp_dep_create(xp_dep_cfg *cfg)
     cfg->name = NULL;
     cfg->inst = NULL;
     cfg->fingerprint = NULL;
+    cfg->ignore_reasons = NULL; /* freed by the loader already; never two owners */
     /* The secrets point into the fingerprint, which d owns now. */
     memset(cfg->secrets, 0, sizeof(cfg->secrets));
     cfg->n_secrets = 0;
     d->v.last_success_latency = -1;
+    d->v.mode_override = (xp_mode_override){0, XP_MODE_AUTO, INFINITY};
     for (size_t i = 0; i < XP_DETAIL_MAX; i++)
         d->v.detail[i] = NAN;
     d->heap_index = SIZE_MAX;
@@ -137,8 +143,12 @@ static void record_result(xp_dep *d, int rc, const xp_probe *p, double end, doub
     pthread_mutex_lock(&d->mu);
     xp_dep_view *v = &d->v;
     was_ok = !v->probed || v->last_success;
-    xp_breaker_record(&v->br, &d->win, rc == 0 ? XP_CALL_SUCCESS : XP_CALL_FAILURE, duration, end,
-                      &t);
+    /* A failure of a reason in ignore_reasons leaves the breaker alone; everything below
+     * still records it as the failed probe it is. */
+    int result = rc == 0                                   ? XP_CALL_SUCCESS
+                 : d->cfg.ignore_mask & (1u << p->reason) ? XP_CALL_IGNORED
+                                                           : XP_CALL_FAILURE;
+    xp_breaker_record(&v->br, &d->win, result, duration, end, &t);
     v->probed = 1;
     v->last_success = rc == 0;
     v->last_duration = duration;

@@ -35,6 +35,7 @@ typedef struct xp_dep {
     int busy;          /* a probe of it is queued or running in the pool */
     int retired;       /* dropped by a reload: freed as soon as it is not busy */
     xp_transition start_transition; /* OPEN -> HALF_OPEN taken at dispatch, logged by the worker */
+    int mode_expiry; /* the job dispatched ends its run-time mode (engine/override.h), no probe */
     xp_pool_job job;
 } xp_dep;
 
