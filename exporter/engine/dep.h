@@ -49,9 +49,10 @@ void xp_dep_view_copy(xp_dep *d, xp_dep_view *out);
 void xp_dep_probe(xp_dep *d);
 
 /* Logs a breaker transition of d and records it for GET /events. A transition caused by a
- * failed probe names its error and reason; the others pass NULL for both. */
+ * failed probe names its error and reason; the others pass NULL for both. trip (may be NULL)
+ * says why a move to OPEN happened, as xp_trip_name() names it (the log line's `trip=`). */
 void xp_dep_log_transition(const xp_dep *d, xp_transition t, const char *error,
-                           const char *reason);
+                           const char *reason, const char *trip);
 
 /* Called after every state change a scrape could see (probe result, rejected tick). */
 extern void (*xp_dep_on_change)(void);

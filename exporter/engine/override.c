@@ -46,7 +46,10 @@ static void announce(const xp_dep *d, const xp_mode_change *c, const xp_transiti
                NULL);
     xp_events_mode(d->cfg.name, c->from, c->mode, c->until_wall, client);
     for (int i = 0; i < n; i++)
-        xp_dep_log_transition(d, t[i], NULL, NULL);
+        xp_dep_log_transition(d, t[i], NULL, NULL,
+                              t[i] == XP_T_CLOSED_OPEN || t[i] == XP_T_HALF_OPEN_OPEN
+                                  ? xp_trip_name(XP_TRIP_FORCED)
+                                  : NULL);
     xp_dep_changed();
 }
 

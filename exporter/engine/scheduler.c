@@ -109,7 +109,7 @@ void xp_scheduler_job(xp_scheduler *s, xp_dep *d)
         xp_dep_expire_mode(d, xp_clock_mono());
     } else {
         if (d->start_transition != XP_T_NONE)
-            xp_dep_log_transition(d, d->start_transition, NULL, NULL);
+            xp_dep_log_transition(d, d->start_transition, NULL, NULL, NULL);
         xp_dep_probe(d);
     }
     xp_scheduler_done(s, d, xp_clock_mono());

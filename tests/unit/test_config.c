@@ -279,6 +279,26 @@ static void shipped_config(void **state) {
     check_dep(cfg, "openai", "openai", 0.30, 8, 2, 5, 30, 2, XP_LEVEL_LIMITED);
     check_dep(cfg, "redis", "redis", 0.15, 1, 0.005, 5, 15, 2, XP_LEVEL_DEGRADED);
     check_dep(cfg, "s3", "s3", 0.05, 8, 5, 4, 25, 2, XP_LEVEL_DEGRADED);
+    /* A failure-rate window on every dependency (docs/configuration.md, "The staging values";
+     * test_breaker_rates.c computes how fast each opens from this file); slow at half the
+     * timeout, never below the latency budget; everything else as in version 1. */
+    static const struct {
+        const char *name;
+        double slow;
+    } rates[] = {{"database", 1}, {"openai", 4}, {"redis", 0.5}, {"s3", 5}};
+    for (size_t i = 0; i < 4; i++) {
+        const xp_dep_cfg *d = dep(cfg, rates[i].name);
+        const xp_breaker_cfg *b = &d->breaker;
+        assert_int_equal(b->window_calls, 20);
+        assert_true(b->window_time == 0);
+        assert_int_equal(b->minimum_calls, 10);
+        assert_true(b->failure_rate_threshold == 0.5 && b->slow_call_rate_threshold == 0.8);
+        assert_true(b->slow_call_duration == rates[i].slow);
+        assert_true(b->slow_call_duration >= d->latency_budget && b->slow_call_duration < d->timeout);
+        assert_true(b->recovery_backoff == 1 && b->recovery_jitter == 0);
+        assert_int_equal(b->mode, XP_MODE_AUTO);
+        assert_int_equal(d->ignore_mask, 0);
+    }
     /* The secrets reached the collectors, expanded from the environment. */
     expect_setting(dep(cfg, "database"), "password", SENTINEL "-db");
     expect_setting(dep(cfg, "database"), "dsn",
