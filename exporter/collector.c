@@ -30,6 +30,14 @@ const char *xp_reason_name(xp_reason r)
     return (unsigned)r < XP_REASON_COUNT ? names[r] : "none";
 }
 
+int xp_reason_parse(const char *s)
+{
+    for (int r = XP_REASON_NONE + 1; r < XP_REASON_COUNT; r++)
+        if (strcmp(s, xp_reason_name((xp_reason)r)) == 0)
+            return r;
+    return -1;
+}
+
 int xp_probe_fail(xp_probe *p, xp_reason reason, const char *fmt, ...)
 {
     va_list ap;

@@ -44,6 +44,8 @@ typedef enum xp_reason {
 
 /* "timeout", "dns", ... (the reason label); "none" for XP_REASON_NONE and out of range. */
 const char *xp_reason_name(xp_reason r);
+/* The reason named s ("timeout", ...), or -1 (XP_REASON_NONE is no reason to name). */
+int xp_reason_parse(const char *s);
 
 typedef struct xp_probe {
     double deadline;          /* xp_clock_mono() time the probe must end by, connect included */

@@ -9,7 +9,7 @@
 #include "model/health.h"
 
 #define XP_DEFAULT_CONFIG_PATH "/etc/resilience_exporter/resilience_exporter.ini"
-#define XP_CONFIG_ERR_MAX 512
+#define XP_CONFIG_ERR_MAX 1024 /* room for an unknown key's list of every known one */
 #define XP_DEP_SECRETS_MAX 16
 
 typedef struct xp_dep_cfg {
@@ -24,6 +24,15 @@ typedef struct xp_dep_cfg {
     unsigned failure_threshold;
     unsigned half_open_requests;
     int open_level;
+    /* Everything the breaker reads (model/breaker.h): the three fields above copied in, plus
+     * the window, rate, backoff, jitter and mode keys of SPEC section 4, defaults resolved
+     * (slow_call_duration = latency_budget, max_recovery_timeout = 10 x recovery_timeout;
+     * 0 = unset for the rate thresholds, window_time and recovery_jitter). */
+    xp_breaker_cfg breaker;
+    /* ignore_reasons as a set: bit r for xp_reason r. The key's text ("a,b", in reason order)
+     * lives only while the section is read, for the fingerprint; NULL afterwards. */
+    unsigned ignore_mask;
+    char *ignore_reasons;
     char target[XP_TARGET_MAX]; /* from collector->target(), credential-free */
     /* The parsed settings in canonical form, generated from the key tables: "key=value\0"
      * for every key of the section's tables, in table order, defaults filled in, durations in

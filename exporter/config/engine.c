@@ -143,6 +143,11 @@ int xp_key_set(const xp_key *k, void *base, const char *v, char *msg, size_t msg
         if (k->kind == XP_K_LIST ? xp_cfg_parse_list(v, &copy, why, sizeof(why)) != 0
                                  : !(copy = strdup(v)))
             break;
+        /* A list's check sees it normalised: "a,b", no blanks. */
+        if (k->kind == XP_K_LIST && k->check && k->check(copy, why, sizeof(why)) != 0) {
+            free(copy);
+            break;
+        }
         free_string(k, f);
         *(char **)f = copy;
         return 0;

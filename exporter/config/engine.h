@@ -95,6 +95,8 @@ int xp_cfg_check_listen(const char *s, char *why, size_t whylen);
 int xp_cfg_check_telemetry_path(const char *s, char *why, size_t whylen);
 int xp_cfg_check_user(const char *s, char *why, size_t whylen);
 int xp_cfg_check_bcrypt(const char *s, char *why, size_t whylen);
+/* LIST check: every item a failure reason of SPEC section 5 (ignore_reasons). */
+int xp_cfg_check_reasons(const char *list, char *why, size_t whylen);
 
 /* sections.c: the tables and their hooks. */
 int xp_cfg_section_check(xp_cfg_ctx *c, const char *name, int line); /* a header's name */

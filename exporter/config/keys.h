@@ -40,7 +40,8 @@ typedef struct xp_key {
     double min, max;          /* COUNT and NUMBER bounds */
     const char *def;          /* the default, written as in a file; NULL: none (zero) */
     const char *const *names; /* ENUM: the accepted words, NULL-terminated */
-    /* STRING: refuses a value, with why completing "KEY must be ...". 0 = ok. */
+    /* STRING, LIST (given "a,b"): refuses a value, with why completing "KEY must be ...".
+     * 0 = ok. */
     int (*check)(const char *value, char *why, size_t whylen);
     /* PARSE: fills the field, or fails with why completing "KEY: ...". 0 = ok. */
     int (*parse)(const char *value, void *field, char *why, size_t whylen);

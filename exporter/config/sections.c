@@ -16,6 +16,8 @@ static const char *const levels[] = {"optimal", "degraded",  "limited",
                                      "minimal", "emergency", NULL};
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL}; /* XP_LOG_* */
 static const char *const log_formats[] = {"logfmt", "json", NULL};
+/* In xp_mode's order (model/mode.h). */
+static const char *const modes[] = {"auto", "forced_open", "disabled", "metrics_only", NULL};
 
 static const xp_key exporter_keys[] = {
     XP_KEY(xp_config, listen_address, XP_K_STRING, .check = xp_cfg_check_listen, .def = ":9866"),
@@ -61,6 +63,23 @@ static const xp_key dep_keys[] = {
     XP_KEY(xp_dep_cfg, recovery_timeout, XP_K_DURATION, .def = "30s"),
     XP_KEY(xp_dep_cfg, half_open_requests, XP_K_COUNT, .min = 1, .def = "1"),
     XP_KEY(xp_dep_cfg, open_level, XP_K_ENUM, .names = levels, .def = "degraded"),
+    /* Rate-based tripping, backoff and modes (SPEC section 4 and 5, version 2). The defaults
+     * keep version 1's breaker: no rate threshold, a fixed wait, no jitter, mode auto. Rules
+     * across keys and the defaults that follow other keys: dep_breaker(). */
+    XP_KEY_AT("window_calls", xp_dep_cfg, breaker.window_calls, XP_K_COUNT, .min = 1, .def = "20"),
+    XP_KEY_AT("window_time", xp_dep_cfg, breaker.window_time, XP_K_DURATION),
+    XP_KEY_AT("minimum_calls", xp_dep_cfg, breaker.minimum_calls, XP_K_COUNT, .min = 1,
+              .def = "10"),
+    XP_KEY_AT("failure_rate_threshold", xp_dep_cfg, breaker.failure_rate_threshold, XP_K_PERCENT),
+    XP_KEY_AT("slow_call_duration", xp_dep_cfg, breaker.slow_call_duration, XP_K_DURATION),
+    XP_KEY_AT("slow_call_rate_threshold", xp_dep_cfg, breaker.slow_call_rate_threshold,
+              XP_K_PERCENT),
+    XP_KEY_AT("recovery_backoff", xp_dep_cfg, breaker.recovery_backoff, XP_K_NUMBER, .min = 1,
+              .max = 1000, .def = "1"),
+    XP_KEY_AT("max_recovery_timeout", xp_dep_cfg, breaker.max_recovery_timeout, XP_K_DURATION),
+    XP_KEY_AT("recovery_jitter", xp_dep_cfg, breaker.recovery_jitter, XP_K_PERCENT),
+    XP_KEY(xp_dep_cfg, ignore_reasons, XP_K_LIST, .check = xp_cfg_check_reasons),
+    XP_KEY_AT("mode", xp_dep_cfg, breaker.mode, XP_K_ENUM, .names = modes, .def = "auto"),
     XP_KEY_END,
 };
 
@@ -177,6 +196,60 @@ static int degradation_apply(xp_cfg_ctx *c, const xp_cfg_section *s, const char 
     return 0;
 }
 
+/* The breaker's settings of d: the rules across its keys, the defaults that follow other
+ * keys, ignore_reasons as a set (its text rewritten in reason order, so the order it was
+ * written in is no change at reload). After latency_budget has its default. 0 = ok. */
+static int dep_breaker(xp_cfg_ctx *c, const xp_cfg_section *s, xp_dep_cfg *d)
+{
+    xp_breaker_cfg *b = &d->breaker;
+    if (xp_cfg_find(s, "window_calls") && xp_cfg_find(s, "window_time"))
+        return xp_cfg_fail(c, line_of(s, "window_time", NULL),
+                           "window_calls and window_time are both given: a window holds the "
+                           "last N probes or the probes of a time, not both");
+    if (b->window_time == 0 && b->minimum_calls > b->window_calls)
+        return xp_cfg_fail(c, line_of(s, "minimum_calls", "window_calls"),
+                           "minimum_calls (%u) must not exceed window_calls (%u): the window "
+                           "would never hold enough probes for a rate",
+                           b->minimum_calls, b->window_calls);
+    if (!xp_cfg_find(s, "max_recovery_timeout"))
+        b->max_recovery_timeout = 10 * d->recovery_timeout;
+    else if (b->max_recovery_timeout < d->recovery_timeout)
+        return xp_cfg_fail(c, line_of(s, "max_recovery_timeout", NULL),
+                           "max_recovery_timeout (%gs) must be at least recovery_timeout (%gs)",
+                           b->max_recovery_timeout, d->recovery_timeout);
+    if (b->recovery_jitter >= 1)
+        return xp_cfg_fail(c, line_of(s, "recovery_jitter", NULL),
+                           "recovery_jitter must be below 100%%: a wait drawn at 0 would retry at "
+                           "once");
+    if (!xp_cfg_find(s, "slow_call_duration"))
+        b->slow_call_duration = d->latency_budget;
+    b->failure_threshold = d->failure_threshold;
+    b->recovery_timeout = d->recovery_timeout;
+    b->half_open_requests = d->half_open_requests;
+    d->ignore_mask = 0;
+    if (!d->ignore_reasons)
+        return 0;
+    for (int r = XP_REASON_NONE + 1; r < XP_REASON_COUNT; r++) {
+        const char *name = xp_reason_name((xp_reason)r), *p = d->ignore_reasons;
+        size_t n = strlen(name);
+        for (; (p = strstr(p, name)) != NULL; p += n)
+            if ((p == d->ignore_reasons || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+                d->ignore_mask |= 1u << r;
+    }
+    /* The longest set, every reason once, fits: the names are short. */
+    char canon[256] = "";
+    for (int r = XP_REASON_NONE + 1; r < XP_REASON_COUNT; r++)
+        if (d->ignore_mask & (1u << r))
+            snprintf(canon + strlen(canon), sizeof(canon) - strlen(canon), "%s%s",
+                     canon[0] ? "," : "", xp_reason_name((xp_reason)r));
+    char *copy = strdup(canon);
+    if (!copy)
+        return xp_cfg_fail(c, s->line, "out of memory");
+    free(d->ignore_reasons);
+    d->ignore_reasons = copy;
+    return 0;
+}
+
 static int dep_apply(xp_cfg_ctx *c, const xp_cfg_section *s, const char *name)
 {
     xp_config *cfg = c->cfg;
@@ -210,6 +283,8 @@ static int dep_apply(xp_cfg_ctx *c, const xp_cfg_section *s, const char *name)
                            d->interval);
     if (!xp_cfg_find(s, "latency_budget"))
         d->latency_budget = d->timeout / 4;
+    if (dep_breaker(c, s, d) != 0)
+        return -1;
     if (d->weight == 0 && xp_cfg_find(s, "weight"))
         c->zero_weight_line = line_of(s, "weight", NULL);
     if (col->validate && col->validate(d->inst, verr, sizeof(verr)) != 0)
@@ -220,6 +295,9 @@ static int dep_apply(xp_cfg_ctx *c, const xp_cfg_section *s, const char *name)
                             c->n_secrets - secrets) != 0)
         return xp_cfg_fail(c, s->line, "[%s]: out of memory or more than %d secrets", s->name,
                            XP_DEP_SECRETS_MAX);
+    /* In the fingerprint now; the set is ignore_mask. */
+    free(d->ignore_reasons);
+    d->ignore_reasons = NULL;
     return 0;
 }
 
@@ -383,6 +461,7 @@ void xp_cfg_web_free(xp_web_cfg *w)
 void xp_dep_cfg_free(xp_dep_cfg *d)
 {
     free(d->name);
+    free(d->ignore_reasons); /* set only when its section failed half way */
     if (d->collector && d->inst)
         d->collector->destroy(d->inst);
     size_t n = d->n_secrets;

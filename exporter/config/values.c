@@ -275,3 +275,24 @@ int xp_cfg_check_bcrypt(const char *s, char *why, size_t whylen)
                            "a bcrypt hash ($2a$, $2b$ or $2y$, cost, 53 characters; "
                            "make one with htpasswd -nBC 10 \"\" | tr -d ':\\n')");
 }
+
+int xp_cfg_check_reasons(const char *list, char *why, size_t whylen)
+{
+    char item[64];
+    for (const char *p = list; *p;) {
+        size_t len = strcspn(p, ",");
+        snprintf(item, sizeof(item), "%.*s", (int)len, p);
+        if (len >= sizeof(item) || xp_reason_parse(item) < 0) {
+            char known[256];
+            size_t o = 0;
+            for (int r = XP_REASON_NONE + 1; r < XP_REASON_COUNT && o < sizeof(known); r++)
+                o += (size_t)snprintf(known + o, sizeof(known) - o, "%s%s",
+                                      r == XP_REASON_NONE + 1 ? "" : r + 1 == XP_REASON_COUNT ? " or " : ", ",
+                                      xp_reason_name((xp_reason)r));
+            return xp_cfg_why(why, whylen, "a list of failure reasons, each %s (\"%.60s\" is none)",
+                              known, item);
+        }
+        p += len + (p[len] == ',');
+    }
+    return 0;
+}

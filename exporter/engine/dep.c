@@ -29,10 +29,14 @@ xp_dep *xp_dep_create(xp_dep_cfg *cfg)
         return NULL;
     if (pthread_mutex_init(&d->mu, NULL) != 0)
         goto fail_mu;
-    xp_breaker_cfg bc = {.failure_threshold = cfg->failure_threshold,
-                         .recovery_timeout = cfg->recovery_timeout,
-                         .half_open_requests = cfg->half_open_requests,
-                         .slow_call_duration = cfg->latency_budget};
+    /* The loader filled cfg->breaker; the three version 1 fields are taken from where every
+     * caller sets them, and a success is slow past the latency budget unless told otherwise. */
+    xp_breaker_cfg bc = cfg->breaker;
+    bc.failure_threshold = cfg->failure_threshold;
+    bc.recovery_timeout = cfg->recovery_timeout;
+    bc.half_open_requests = cfg->half_open_requests;
+    if (!(bc.slow_call_duration > 0))
+        bc.slow_call_duration = cfg->latency_budget;
     if (xp_breaker_init(&d->v.br, &d->win, &bc) != 0)
         goto fail_breaker;
     /* Breakers that open together must not draw the same jitter. */
@@ -41,10 +45,12 @@ xp_dep *xp_dep_create(xp_dep_cfg *cfg)
     cfg->name = NULL;
     cfg->inst = NULL;
     cfg->fingerprint = NULL;
+    cfg->ignore_reasons = NULL; /* freed by the loader already; never two owners */
     /* The secrets point into the fingerprint, which d owns now. */
     memset(cfg->secrets, 0, sizeof(cfg->secrets));
     cfg->n_secrets = 0;
     d->v.last_success_latency = -1;
+    d->v.mode_override = (xp_mode_override){0, XP_MODE_AUTO, INFINITY};
     for (size_t i = 0; i < XP_DETAIL_MAX; i++)
         d->v.detail[i] = NAN;
     d->heap_index = SIZE_MAX;
@@ -76,7 +82,7 @@ void xp_dep_view_copy(xp_dep *d, xp_dep_view *out)
 }
 
 void xp_dep_log_transition(const xp_dep *d, xp_transition t, const char *error,
-                           const char *reason)
+                           const char *reason, const char *trip)
 {
     static const char *const msgs[XP_T_COUNT] = {"breaker opened", "breaker half-open, trying",
                                                  "breaker closed", "breaker reopened"};
@@ -86,13 +92,23 @@ void xp_dep_log_transition(const xp_dep *d, xp_transition t, const char *error,
     const char *from, *to;
     xp_transition_names(t, &from, &to);
     int level = (t == XP_T_CLOSED_OPEN || t == XP_T_HALF_OPEN_OPEN) ? XP_LOG_WARN : XP_LOG_INFO;
-    if (reason && error && *error)
-        xp_log(level, d->cfg.name, msgs[t], "from", from, "to", to, "reason", reason, "error",
-               error, NULL);
-    else if (error && *error)
-        xp_log(level, d->cfg.name, msgs[t], "from", from, "to", to, "error", error, NULL);
-    else
-        xp_log(level, d->cfg.name, msgs[t], "from", from, "to", to, NULL);
+    /* The pairs that apply, packed: the first NULL ends the list xp_log reads. */
+    const char *kv[10] = {"from", from, "to", to};
+    size_t n = 4;
+    if (reason && error && *error) {
+        kv[n++] = "reason";
+        kv[n++] = reason;
+    }
+    if (error && *error) {
+        kv[n++] = "error";
+        kv[n++] = error;
+    }
+    if (trip && *trip) {
+        kv[n++] = "trip";
+        kv[n++] = trip;
+    }
+    xp_log(level, d->cfg.name, msgs[t], kv[0], kv[1], kv[2], kv[3], kv[4], kv[5], kv[6], kv[7],
+           kv[8], kv[9], NULL);
 }
 
 /* An error text may quote bytes a hostile backend sent (libpq and hiredis do). Every page
@@ -137,8 +153,13 @@ static void record_result(xp_dep *d, int rc, const xp_probe *p, double end, doub
     pthread_mutex_lock(&d->mu);
     xp_dep_view *v = &d->v;
     was_ok = !v->probed || v->last_success;
-    xp_breaker_record(&v->br, &d->win, rc == 0 ? XP_CALL_SUCCESS : XP_CALL_FAILURE, duration, end,
-                      &t);
+    /* A failure of a reason in ignore_reasons leaves the breaker alone; everything below
+     * still records it as the failed probe it is. */
+    int result = rc == 0                                   ? XP_CALL_SUCCESS
+                 : d->cfg.ignore_mask & (1u << p->reason) ? XP_CALL_IGNORED
+                                                           : XP_CALL_FAILURE;
+    xp_breaker_record(&v->br, &d->win, result, duration, end, &t);
+    xp_trip cause = v->br.last_trip;
     v->probed = 1;
     v->last_success = rc == 0;
     v->last_duration = duration;
@@ -172,7 +193,10 @@ static void record_result(xp_dep *d, int rc, const xp_probe *p, double end, doub
         xp_log(XP_LOG_DEBUG, d->cfg.name, "probe failed", "reason", why, "error", p->err, NULL);
     else if (!was_ok && t == XP_T_NONE)
         xp_log(XP_LOG_INFO, d->cfg.name, "probe succeeded again", NULL);
-    xp_dep_log_transition(d, t, rc != 0 ? p->err : NULL, rc != 0 ? why : NULL);
+    /* Why a move to OPEN happened (consecutive_failures, failure_rate, slow_call_rate, ...):
+     * with rates, the failure that tipped it is only the last of many. */
+    const char *trip = t == XP_T_CLOSED_OPEN || t == XP_T_HALF_OPEN_OPEN ? xp_trip_name(cause) : NULL;
+    xp_dep_log_transition(d, t, rc != 0 ? p->err : NULL, rc != 0 ? why : NULL, trip);
     /* After the transition's event, so a level change it causes is recorded after it. */
     xp_dep_changed();
 }

@@ -35,6 +35,7 @@ typedef struct xp_dep {
     int busy;          /* a probe of it is queued or running in the pool */
     int retired;       /* dropped by a reload: freed as soon as it is not busy */
     xp_transition start_transition; /* OPEN -> HALF_OPEN taken at dispatch, logged by the worker */
+    int mode_expiry; /* the job dispatched ends its run-time mode (engine/override.h), no probe */
     xp_pool_job job;
 } xp_dep;
 
@@ -48,9 +49,10 @@ void xp_dep_view_copy(xp_dep *d, xp_dep_view *out);
 void xp_dep_probe(xp_dep *d);
 
 /* Logs a breaker transition of d and records it for GET /events. A transition caused by a
- * failed probe names its error and reason; the others pass NULL for both. */
+ * failed probe names its error and reason; the others pass NULL for both. trip (may be NULL)
+ * says why a move to OPEN happened, as xp_trip_name() names it (the log line's `trip=`). */
 void xp_dep_log_transition(const xp_dep *d, xp_transition t, const char *error,
-                           const char *reason);
+                           const char *reason, const char *trip);
 
 /* Called after every state change a scrape could see (probe result, rejected tick). */
 extern void (*xp_dep_on_change)(void);

@@ -9,6 +9,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "engine/override.h"
 #include "engine/scheduler.h"
 #include "engine/watch.h"
 
@@ -299,6 +300,24 @@ int xp_runtime_swap(xp_config *cfg, char *err, size_t errlen)
         return -1;
     xp_runtime_commit(next);
     return 0;
+}
+
+int xp_runtime_set_mode(const char *name, int mode, double seconds, const char *client,
+                        xp_mode_change *out)
+{
+    /* Under ctl_mu: no reload can retire the dependency meanwhile, and a reload that comes
+     * next sees the override on the dependency it keeps. */
+    pthread_mutex_lock(&ctl_mu);
+    xp_dep *d = NULL;
+    for (size_t i = 0; started && !stopped && current && i < current->n_deps && !d; i++)
+        if (strcmp(current->deps[i]->cfg.name, name) == 0)
+            d = current->deps[i];
+    if (d) {
+        xp_dep_set_mode(d, (xp_mode)mode, seconds, client, xp_clock_mono(), out);
+        xp_scheduler_reschedule(&sched, d); /* a trial at once, or a new end to wake for */
+    }
+    pthread_mutex_unlock(&ctl_mu);
+    return d ? 0 : -1;
 }
 
 void xp_runtime_reload_result(int ok)

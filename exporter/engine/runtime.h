@@ -36,6 +36,15 @@ void xp_runtime_discard(xp_runtime_next *next);
 /* prepare + commit. 0 = switched; -1 = nothing changed, err says why. */
 int xp_runtime_swap(xp_config *cfg, char *err, size_t errlen);
 
+/* POST /-/breakers/NAME: puts a run-time mode on the dependency `name` (engine/override.h;
+ * XP_MODE_AUTO clears it) for `seconds` (<= 0: until changed), on behalf of `client` (its
+ * address, for the log and GET /events). Serialized with reloads, so the dependency changed
+ * is the one the running config has. 0 = done, *out says what is in force; -1 = no such
+ * dependency (or not running). */
+struct xp_mode_change;
+int xp_runtime_set_mode(const char *name, int mode, double seconds, const char *client,
+                        struct xp_mode_change *out);
+
 /* Records the outcome of a reload attempt for resilience_exporter_config_last_reload_*. */
 void xp_runtime_reload_result(int ok);
 /* Stops every probe, waiting at most `seconds` in all for those running. */

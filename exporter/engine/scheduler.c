@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "base/clock.h"
+#include "engine/override.h"
 
 /* Longest single sleep: the thread looks at the clock at least this often, so no value of
  * a due time (however far, however rounded) can make it sleep past its work for long. */
@@ -86,25 +87,38 @@ static void heap_remove(xp_scheduler *s, xp_dep *d)
 
 /* ---- arming ---- */
 
-/* Puts d back in the heap at its next wake-up. mu held. */
+/* Puts d back in the heap at its next wake-up: its next probe, or the end of its run-time
+ * mode if that comes first. mu held. */
 static void arm(xp_scheduler *s, xp_dep *d)
 {
     pthread_mutex_lock(&d->mu);
     d->due = xp_sched_wake(&d->sched, &d->v.br);
+    double until = xp_dep_mode_until(d);
+    if (until < d->due)
+        d->due = until;
     pthread_mutex_unlock(&d->mu);
     heap_push(s, d);
+}
+
+void xp_scheduler_job(xp_scheduler *s, xp_dep *d)
+{
+    /* Logged here, not on the scheduler's thread: a slow log sink may delay one probe, never
+     * the schedule of all of them. The end of a run-time mode is logged and recorded the same
+     * way. */
+    if (d->mode_expiry) {
+        xp_dep_expire_mode(d, xp_clock_mono());
+    } else {
+        if (d->start_transition != XP_T_NONE)
+            xp_dep_log_transition(d, d->start_transition, NULL, NULL, NULL);
+        xp_dep_probe(d);
+    }
+    xp_scheduler_done(s, d, xp_clock_mono());
 }
 
 static void probe_job(xp_pool_job *job)
 {
     xp_dep *d = (xp_dep *)((char *)job - offsetof(xp_dep, job));
-    xp_scheduler *s = job->owner;
-    /* Logged here, not on the scheduler's thread: a slow log sink may delay one probe, never
-     * the schedule of all of them. */
-    if (d->start_transition != XP_T_NONE)
-        xp_dep_log_transition(d, d->start_transition, NULL, NULL);
-    xp_dep_probe(d);
-    xp_scheduler_done(s, d, xp_clock_mono());
+    xp_scheduler_job(job->owner, d);
 }
 
 int xp_scheduler_init(xp_scheduler *s)
@@ -218,10 +232,14 @@ static double run_due(xp_scheduler *s, double now)
     while (s->n > 0 && s->heap[0]->due <= now && !s->stopping) {
         xp_dep *d = s->heap[0];
         heap_remove(s, d);
-        xp_transition t;
+        xp_transition t = XP_T_NONE;
         pthread_mutex_lock(&d->mu);
-        xp_sched_action a = xp_sched_step(&d->sched, &d->v.br, now, &t);
+        /* A run-time mode that ran out goes first: ending it may make a trial due at once
+         * (leaving forced_open), which the next round then dispatches. */
+        int expiry = xp_dep_mode_expired(d, now);
+        xp_sched_action a = expiry ? XP_SCHED_PROBE : xp_sched_step(&d->sched, &d->v.br, now, &t);
         pthread_mutex_unlock(&d->mu);
+        d->mode_expiry = expiry;
         if (a != XP_SCHED_PROBE) {
             if (a == XP_SCHED_REJECTED) {
                 s->rejected++;
@@ -232,7 +250,7 @@ static double run_due(xp_scheduler *s, double now)
         }
         d->busy = 1;
         d->start_transition = t;
-        s->dispatched++;
+        s->dispatched += !expiry;
         if (s->dispatch)
             s->dispatch(d, s->dispatch_arg);
         else
@@ -255,7 +273,10 @@ void xp_scheduler_done(xp_scheduler *s, xp_dep *d, double end)
     d->busy = 0;
     int free_now = d->retired;
     if (!free_now) {
-        xp_sched_done(&d->sched, end);
+        /* Ending a run-time mode took no time on the grid: a tick due meanwhile still runs. */
+        if (!d->mode_expiry)
+            xp_sched_done(&d->sched, end);
+        d->mode_expiry = 0;
         if (!s->stopping)
             arm(s, d);
     }

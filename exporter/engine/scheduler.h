@@ -63,6 +63,10 @@ void xp_scheduler_retire(xp_scheduler *s, xp_dep *const *deps, size_t n,
 void xp_scheduler_reschedule(xp_scheduler *s, xp_dep *d);
 /* Handles everything due at `now` and returns the next wake-up (INFINITY when none). */
 double xp_scheduler_run_due(xp_scheduler *s, double now);
+/* Runs what was dispatched for d (its probe, or the end of its run-time mode) on the calling
+ * thread, then xp_scheduler_done(). What the pool's workers run; tests call it for what
+ * their dispatch callback noted. */
+void xp_scheduler_job(xp_scheduler *s, xp_dep *d);
 /* A dispatched probe of d has been recorded and ended at `end`: back to the heap (or freed,
  * if retired meanwhile). */
 void xp_scheduler_done(xp_scheduler *s, xp_dep *d, double end);

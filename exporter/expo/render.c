@@ -219,6 +219,21 @@ static void render_failures(const xp_snapshot *s, xp_buf *b)
                              xp_reason_name((xp_reason)r), (double)s->views[i].failures[r]);
 }
 
+/* The configured schedule of each dependency: rules and dashboards read the interval (a
+ * staleness alert that follows each dependency's own interval) instead of assuming one. */
+static void render_schedule(const xp_snapshot *s, xp_buf *b)
+{
+    xp_expo_header(b, "dependency_probe_interval_seconds", "gauge",
+                   "Configured seconds between two probes of the dependency (interval).");
+    for (size_t i = 0; i < s->n_deps; i++)
+        dep_sample(b, "dependency_probe_interval_seconds", s->deps[i]->name, s->deps[i]->interval);
+    xp_expo_header(b, "dependency_probe_timeout_seconds", "gauge",
+                   "Configured deadline of one probe of the dependency, connect included "
+                   "(timeout).");
+    for (size_t i = 0; i < s->n_deps; i++)
+        dep_sample(b, "dependency_probe_timeout_seconds", s->deps[i]->name, s->deps[i]->timeout);
+}
+
 static void render_info(const xp_snapshot *s, xp_buf *b)
 {
     xp_expo_header(b, "dependency_info", "gauge",
@@ -303,6 +318,7 @@ int xp_render_metrics(const xp_snapshot *s, const xp_procstat *ps, xp_buf *out)
     render_health(s, out);
     render_probes(s, out);
     render_failures(s, out);
+    render_schedule(s, out);
     render_info(s, out);
     render_details(s, out);
     render_self(s, ps, out);

@@ -18,6 +18,9 @@ extern const double xp_probe_buckets[XP_BUCKET_COUNT];
 /* What a scrape sees of a dependency: copied whole under the lock. */
 typedef struct xp_dep_view {
     xp_breaker br;
+    /* The run-time mode (POST /-/breakers/NAME), `until` monotonic; br.mode is the mode in
+     * force, which this and the config's mode decide (xp_mode_in_force). */
+    xp_mode_override mode_override;
     int probed;           /* a probe has run: the probe_* series exist */
     int last_success;     /* of the last probe that ran */
     double last_duration; /* seconds */

@@ -136,7 +136,9 @@ void xp_whatif_config_deps(const xp_config *cfg, xp_health_dep *deps)
 {
     for (size_t i = 0; i < cfg->n_deps; i++) {
         const xp_dep_cfg *c = &cfg->deps[i];
-        deps[i] = (xp_health_dep){.state = XP_CLOSED,
+        xp_mode mode = (unsigned)c->breaker.mode < XP_MODE_COUNT ? c->breaker.mode : XP_MODE_AUTO;
+        /* As a breaker starts (xp_breaker_init): a config's forced_open reads OPEN. */
+        deps[i] = (xp_health_dep){.state = mode == XP_MODE_FORCED_OPEN ? XP_OPEN : XP_CLOSED,
                                   .failure_threshold = c->failure_threshold,
                                   .latency_budget = c->latency_budget,
                                   .last_success_latency = -1,
@@ -144,7 +146,9 @@ void xp_whatif_config_deps(const xp_config *cfg, xp_health_dep *deps)
                                   .open_level = c->open_level,
                                   .failure_rate = -1,
                                   .slow_call_rate = -1,
-                                  .mode = XP_MODE_AUTO};
+                                  .failure_rate_threshold = c->breaker.failure_rate_threshold,
+                                  .slow_call_rate_threshold = c->breaker.slow_call_rate_threshold,
+                                  .mode = mode};
     }
 }
 

@@ -41,9 +41,10 @@ int xp_whatif_parse(const char *spec, xp_dep_name_fn name, const void *ctx, size
 /* Rewrites the state-dependent inputs of the assumed dependencies in deps[]. */
 void xp_whatif_apply(const xp_whatif *w, xp_health_dep *deps);
 
-/* The health inputs of a config before any probe: every breaker CLOSED with nothing
- * counted, each dependency's own weight, thresholds and open_level, mode auto. deps has room
- * for cfg->n_deps. */
+/* The health inputs of a config before any probe: nothing counted (no failure, rates -1),
+ * each dependency's own weight, thresholds (rate thresholds included), open_level and mode;
+ * every breaker CLOSED but those whose config says forced_open, which start OPEN. deps has
+ * room for cfg->n_deps. */
 void xp_whatif_config_deps(const xp_config *cfg, xp_health_dep *deps);
 
 /* The dependency names of a config, for xp_whatif_parse (ctx: the xp_config). */

@@ -9,6 +9,7 @@
 #include "web/accept_encoding.h"
 #include "web/answer.h"
 #include "web/app_api.h"
+#include "web/breakers.h"
 #include "web/gate.h"
 #include "web/headers.h"
 #include "web/health_route.h"
@@ -159,17 +160,21 @@ static enum MHD_Result bad_method(struct MHD_Connection *c, xp_route route, cons
                        MHD_HTTP_HEADER_ALLOW, allow);
 }
 
-/* The gate of every endpoint that changes the running exporter (POST /-/reload, and the
- * breaker override to come): shut unless --web.enable-lifecycle, as in Prometheus; SIGHUP
- * is not gated. 1 = go on; 0 = refused, with the 403 queued in *ret. */
-static int lifecycle_gate(struct MHD_Connection *c, xp_route route, enum MHD_Result *ret)
+/* The gate of every endpoint that changes the running exporter (POST /-/reload, POST
+ * /-/breakers/NAME): shut unless --web.enable-lifecycle, as in Prometheus; SIGHUP is not
+ * gated. 1 = go on; 0 = refused, with the 403 queued in *ret (as JSON for a JSON route). */
+static int lifecycle_gate(struct MHD_Connection *c, xp_route route, int json,
+                          enum MHD_Result *ret)
 {
     if (lifecycle_enabled)
         return 1;
-    *ret = answer_text(c, route, MHD_HTTP_FORBIDDEN,
-                       "403 forbidden: lifecycle APIs are not enabled "
-                       "(start with --web.enable-lifecycle)\n",
-                       NULL, NULL);
+    *ret = json ? xp_answer_error(c, route, MHD_HTTP_FORBIDDEN,
+                                  "lifecycle APIs are not enabled (start with "
+                                  "--web.enable-lifecycle)")
+                : answer_text(c, route, MHD_HTTP_FORBIDDEN,
+                              "403 forbidden: lifecycle APIs are not enabled "
+                              "(start with --web.enable-lifecycle)\n",
+                              NULL, NULL);
     return 0;
 }
 
@@ -224,9 +229,9 @@ static int lacks_host(struct MHD_Connection *c, const char *version)
 
 static enum MHD_Result do_reload(struct MHD_Connection *c)
 {
-    char err[512] = "";
+    char err[XP_CONFIG_ERR_MAX] = "";
     int rc = reload_fn ? reload_fn(err, sizeof(err)) : -1;
-    char msg[600];
+    char msg[XP_CONFIG_ERR_MAX + 32];
     snprintf(msg, sizeof(msg), rc == 0 ? "config reloaded\n" : "reload failed: %s\n", err);
     return answer_text(c, XP_ROUTE_RELOAD, rc == 0 ? MHD_HTTP_OK : MHD_HTTP_INTERNAL_SERVER_ERROR,
                        msg, NULL, NULL);
@@ -286,7 +291,15 @@ static enum MHD_Result ans_ready(const call *k)
 static enum MHD_Result ans_reload(const call *k)
 {
     enum MHD_Result ret = MHD_NO;
-    return lifecycle_gate(k->c, k->route, &ret) ? do_reload(k->c) : ret;
+    return lifecycle_gate(k->c, k->route, 0, &ret) ? do_reload(k->c) : ret;
+}
+
+static enum MHD_Result ans_breakers(const call *k)
+{
+    enum MHD_Result ret = MHD_NO;
+    return lifecycle_gate(k->c, k->route, 1, &ret)
+               ? xp_breakers_post(k->c, k->name, ctx_of(*k->con_cls))
+               : ret;
 }
 
 static enum MHD_Result ans_feature(const call *k)
@@ -342,6 +355,7 @@ static const struct route {
     {"/ofrep/v1/evaluate/flags/", XP_ROUTE_OFREP_FLAG, M_POST, 1, 1, ans_ofrep_flag},
     {"/ofrep/v1/evaluate/flags", XP_ROUTE_OFREP_BULK, M_POST, 1, 1, ans_ofrep_bulk},
     {"/ofrep/v1/configuration", XP_ROUTE_OFREP_CONFIG, M_GET, 1, 0, ans_ofrep_config},
+    {"/-/breakers/", XP_ROUTE_BREAKERS, M_POST, 1, 1, ans_breakers},
 };
 static const struct route metrics_route = {NULL, XP_ROUTE_METRICS, M_GET, 0, 0, ans_metrics};
 

@@ -81,6 +81,12 @@ int xp_render_health_json_ex(const xp_snapshot *s, const xp_whatif *assumed, xp_
         put(d, "collector", json_string(s->deps[i]->collector->name), &bad);
         put(d, "state", json_string(xp_breaker_state_name(s->hdeps[i].state)), &bad);
         put(d, "mode", json_string(xp_mode_name(s->hdeps[i].mode)), &bad);
+        /* When a run-time mode with `for=` ends (unix seconds), else null. */
+        double until = v->mode_override.active ? v->mode_override.until : INFINITY;
+        put(d, "mode_until",
+            isfinite(until) ? json_real(floor((s->now_wall + until - s->now_mono) * 1000) / 1000)
+                            : json_null(),
+            &bad);
         put(d, "health_score", json_real(s->scores[i]), &bad);
         put(d, "consecutive_failures", json_integer(s->hdeps[i].consecutive_failures), &bad);
         put(d, "failure_rate", rate(s->hdeps[i].failure_rate), &bad);

@@ -18,6 +18,7 @@ static const char *const names[XP_ROUTE_COUNT] = {
     "/ofrep/v1/evaluate/flags/{key}",
     "/ofrep/v1/evaluate/flags",
     "/ofrep/v1/configuration",
+    "/-/breakers/{name}",
     "other"};
 /* Written by every worker thread, read by the renderer: atomics, so no lock is needed. */
 static _Atomic unsigned long long counts[XP_ROUTE_COUNT][CODE_COUNT];

@@ -23,6 +23,7 @@ typedef enum {
     XP_ROUTE_OFREP_FLAG,   /* /ofrep/v1/evaluate/flags/KEY */
     XP_ROUTE_OFREP_BULK,   /* /ofrep/v1/evaluate/flags */
     XP_ROUTE_OFREP_CONFIG, /* /ofrep/v1/configuration */
+    XP_ROUTE_BREAKERS,     /* POST /-/breakers/NAME */
     XP_ROUTE_OTHER,
     XP_ROUTE_COUNT
 } xp_route;

@@ -58,6 +58,8 @@ static const char *const css =
     "tr.state-half_open{background:#fff8e1}tr.state-half_open td.state{color:#ef6c00;font-weight:bold}"
     ".err{color:#b71c1c;max-width:40em;word-break:break-word}"
     ".reason{font:bold .8em monospace;padding:.1em .35em;border:1px solid #ef9a9a;border-radius:3px}"
+    ".mode{font:bold .8em monospace;padding:.1em .35em;border:1px solid #90caf9;border-radius:3px;"
+    "color:#0d47a1;background:#e3f2fd}"
     "#features{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:.4em;max-width:70em}"
     "#features li{padding:.25em .6em;border-radius:4px;border:1px solid}"
     "li.on{color:#2e7d32;border-color:#a5d6a7;background:#f1f8e9}"
@@ -98,6 +100,8 @@ static void event_row(xp_buf *b, const xp_event *e, double now)
             xp_buf_puts(b, " (asked by ");
             html(b, e->client);
             xp_buf_puts(b, ")");
+        } else {
+            xp_buf_puts(b, " (its time ran out)");
         }
         break;
     case XP_EV_RELOAD:
@@ -110,6 +114,27 @@ static void event_row(xp_buf *b, const xp_event *e, double now)
         break;
     }
     xp_buf_puts(b, "</td></tr>\n");
+}
+
+/* A mode other than auto, and how long a run-time one has left: an operator's override must
+ * not go unnoticed. */
+static void mode_badge(xp_buf *b, const xp_dep_view *v, double now)
+{
+    if (v->br.mode == XP_MODE_AUTO)
+        return;
+    xp_buf_printf(b, " <span class=\"mode\" title=\"breaker mode\">%s", xp_mode_name(v->br.mode));
+    double left = v->mode_override.active ? v->mode_override.until - now : INFINITY;
+    if (isfinite(left)) {
+        if (left < 0)
+            left = 0;
+        if (left < 120)
+            xp_buf_printf(b, ", %.0fs left", ceil(left));
+        else if (left < 7200)
+            xp_buf_printf(b, ", %.0fm left", ceil(left / 60));
+        else
+            xp_buf_printf(b, ", %.1fh left", left / 3600);
+    }
+    xp_buf_puts(b, "</span>");
 }
 
 int xp_render_status_page(const xp_snapshot *s, const char *telemetry_path,
@@ -144,8 +169,10 @@ int xp_render_status_page(const xp_snapshot *s, const char *telemetry_path,
         html(b, s->deps[i]->name);
         xp_buf_puts(b, "</td><td>");
         html(b, s->deps[i]->collector->name);
-        xp_buf_printf(b, "</td><td class=\"state\">%s</td><td>%.1f</td><td>%u</td><td>",
-                      state_text[v->br.state], s->scores[i], v->br.consecutive_failures);
+        xp_buf_printf(b, "</td><td class=\"state\">%s", state_text[v->br.state]);
+        mode_badge(b, v, s->now_mono);
+        xp_buf_printf(b, "</td><td>%.1f</td><td>%u</td><td>", s->scores[i],
+                      v->br.consecutive_failures);
         if (v->probed) {
             xp_buf_puts(b, v->last_success ? "ok" : "failed");
             xp_buf_printf(b, " in %.1f ms, ", v->last_duration * 1000);

@@ -39,6 +39,8 @@ CORE_METRICS = {
     "circuit_breaker_last_failure_timestamp_seconds", "health_score", "system_health_score",
     "degradation_level", "feature_availability", "dependency_probe_success", "dependency_probe_duration_seconds",
     "dependency_probe_last_timestamp_seconds", "dependency_probe_failures_total", "dependency_info",
+    "circuit_breaker_failure_rate", "circuit_breaker_slow_call_rate", "circuit_breaker_mode",
+    "dependency_probe_interval_seconds", "dependency_probe_timeout_seconds",
     "resilience_exporter_build_info",
     "resilience_exporter_config_last_reload_successful",
 }
@@ -57,10 +59,11 @@ EMITTED = CORE_METRICS | PROCESS_METRICS | DETAIL_METRICS | {
 # Label names the exporter puts on its series (SPEC 6), the ones Prometheus adds, and the
 # ones our own rules create.
 EXPORTER_LABELS = {"dependency", "state", "result", "from", "to", "feature", "collector", "target",
-                   "version", "revision", "le", "reason"}
+                   "version", "revision", "le", "reason", "mode"}
 PROMETHEUS_LABELS = {"job", "instance", "__name__", "pod"}  # pod: Kubernetes service discovery (the rules aggregate it away)
 RULE_LABELS = {"quantile", "severity"}
-LABEL_VALUES = {"state": {"closed", "open", "half_open"}, "result": {"success", "failure", "rejected"},
+LABEL_VALUES = {"state": {"closed", "open", "half_open"}, "result": {"success", "failure", "rejected", "ignored"},
+                "mode": {"auto", "forced_open", "disabled", "metrics_only"},
                 "from": {"closed", "open", "half_open"}, "to": {"closed", "open", "half_open"},
                 "reason": {"timeout", "dns", "tls", "connect", "auth", "rate_limited", "server_error",
                            "client_error", "protocol", "check"}}
@@ -395,7 +398,9 @@ requires = database
         for t in ("System health score", "Degradation level", "Health score per dependency",
                   "Breaker state per dependency", "Recovery countdown", "Feature availability",
                   "Probe latency p50 / p95 / p99", "Breaker transitions", "Calls by result (rejected while OPEN)",
-                  "PostgreSQL connections", "Redis memory", "Redis hit ratio", "OpenAI rate limit remaining"):
+                  "PostgreSQL connections", "Redis memory", "Redis hit ratio", "OpenAI rate limit remaining",
+                  "Probe failures by reason", "Failure rate (breaker window)", "Slow-call rate (breaker window)",
+                  "Breaker mode per dependency"):
             assert t in titles, "no panel " + t
         assert titles["Breaker state per dependency"]["type"] == "state-timeline"
         level_map = titles["Degradation level"]["fieldConfig"]["defaults"]["mappings"][0]["options"]
@@ -403,6 +408,22 @@ requires = database
             "optimal", "degraded", "limited", "minimal", "emergency"], level_map
         state_map = titles["Breaker state per dependency"]["fieldConfig"]["defaults"]["mappings"][0]["options"]
         assert {k: v["text"] for k, v in state_map.items()} == {"0": "CLOSED", "1": "HALF_OPEN", "2": "OPEN"}
+        # modes: the encoding of the query matches the value mapping, every mode of SPEC 5 named
+        mode_panel = titles["Breaker mode per dependency"]
+        assert mode_panel["type"] == "state-timeline"
+        mode_map = mode_panel["fieldConfig"]["defaults"]["mappings"][0]["options"]
+        assert {k: v["text"] for k, v in mode_map.items()} == {
+            "0": "auto", "1": "forced_open", "2": "disabled", "3": "metrics_only"}, mode_map
+        mode_expr = mode_panel["targets"][0]["expr"]
+        for k, v in mode_map.items():
+            if k != "0":
+                factor = "" if k == "1" else k + " * "
+                assert '%ssum by (instance, dependency) (circuit_breaker_mode{job=~"$job",instance=~"$instance",mode="%s"})' % (
+                    factor, v["text"]) in mode_expr, (k, v, mode_expr)
+        # the window rates: -1 (fewer than minimum_calls) is not drawn as a rate
+        for t in ("Failure rate (breaker window)", "Slow-call rate (breaker window)"):
+            assert titles[t]["targets"][0]["expr"].rstrip().endswith(">= 0"), t
+            assert titles[t]["fieldConfig"]["defaults"]["unit"] == "percentunit", t
         ids = [p["id"] for p in dash["panels"]]
         assert len(ids) == len(set(ids)), "duplicate panel ids"
         cells = set()

@@ -288,6 +288,7 @@ class WebProtocolTest(xptest.Test):
                 assert pair in before, (pair, before)
             plan = [("/health", {}, "GET", 401), ("/health", auth, "GET", 200), ("/", auth, "GET", 200),
                     ("/-/healthy", {}, "GET", 200), ("/-/reload", auth, "POST", 403), ("/-/reload", auth, "GET", 405),
+                    ("/-/breakers/a?mode=forced_open", auth, "POST", 403),  # no --web.enable-lifecycle
                     ("/metrics", auth, "GET", 404),  # not the telemetry path here: an unknown path
                     ("/../../etc/passwd", auth, "GET", 404), ("/x?y=z", {}, "GET", 401), ("/prom", auth, "PUT", 405)]
             for i in range(3):
@@ -298,7 +299,7 @@ class WebProtocolTest(xptest.Test):
             for i in range(50):
                 assert e.get("/random-%d" % i, headers=auth)[0] == 404
             want = {"/health 401": 3, "/health 200": 3, "/ 200": 3, "/-/healthy 200": 3,
-                    "/-/reload 403": 3, "/-/reload 405": 3, "other 404": 3 * 2 + 50, "other 401": 3,
+                    "/-/reload 403": 3, "/-/reload 405": 3, "/-/breakers/{name} 403": 3, "other 404": 3 * 2 + 50, "other 401": 3,
                     "/metrics 405": 3}
 
             def grown():
@@ -313,7 +314,7 @@ class WebProtocolTest(xptest.Test):
             # The page is cached for up to a second: poll until the counts show.
             wait_until(grown, 5, what="the counts")
             names = {k.split(" ")[0] for k in counts()}
-            assert names <= {"/metrics", "/health", "/", "/-/healthy", "/-/ready", "/-/reload",
+            assert names <= {"/metrics", "/health", "/", "/-/healthy", "/-/ready", "/-/reload", "/-/breakers/{name}",
                              "/health/features/{name}", "/health/dependencies/{name}", "/events",
                              "/ofrep/v1/evaluate/flags/{key}", "/ofrep/v1/evaluate/flags",
                              "/ofrep/v1/configuration", "other"}, names

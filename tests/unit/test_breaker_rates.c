@@ -2,17 +2,19 @@
  * outcomes, -1 below minimum_calls, tripping on whichever rule comes first, slow calls and
  * slow trials, ignored failures, and the window kept while not CLOSED and emptied on closing.
  * Plus the staging numbers: how long a backend failing every other probe, or a slow one,
- * takes to open a breaker under the values proposed for the shipped config. */
+ * takes to open a breaker under the values of the shipped config (read from the file). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include <cmocka.h>
 
 #include "breaker_script.h"
+#include "config/config.h"
 
 /* Equal but for spaces, which the tables use to group steps. */
 static int same(const char *a, const char *b)
@@ -288,15 +290,15 @@ static void defaults(void **state)
     xp_window_free(&w);
 }
 
-/* The staging proposal: every dependency of etc/resilience_exporter.ini, interval 10 s, its
- * own failure_threshold, and a failure-rate window. A backend healthy long enough to fill the
- * window, then from the probe at T0 on either failing every other probe (first one failing)
- * or succeeding slowly every time. The numbers are the time from the first probe that sees
+/* A breaker probed every `interval` seconds, healthy for `healthy_probes` probes (enough to
+ * fill the window, or none: right after start), then from the probe at T0 on either failing
+ * every other probe (the first one failing) or succeeding slowly every time. The numbers are the time from the first probe that sees
  * the fault to OPEN; the fault itself may start up to one interval before that probe. */
-static double time_to_open(const xp_breaker_cfg *c, const char *fault, int healthy_probes)
+static double time_to_open(const xp_breaker_cfg *c, const char *fault, int healthy_probes,
+                           double interval)
 {
     script_run r;
-    if (script_init(&r, c, 10) != 0)
+    if (script_init(&r, c, interval) != 0)
         return -2;
     for (int i = 0; i < healthy_probes; i++)
         if (script_play(&r, "S") != 0)
@@ -312,46 +314,53 @@ static double time_to_open(const xp_breaker_cfg *c, const char *fault, int healt
     return t;
 }
 
+/* The shipped staging values (etc/resilience_exporter.ini, loaded as the exporter loads it,
+ * so this test follows the file): how long after the fault shows in a probe each dependency
+ * opens when every other probe fails, or when every probe is slow (docs/configuration.md, "The
+ * staging values", quotes these numbers). Beside them, what a 5-minute time window would give
+ * instead of the last 20 probes. */
 static void staging_time_to_open(void **state)
 {
-    static const struct {
-        const char *dep;
-        unsigned failure_threshold;
-    } deps[] = {{"database", 3}, {"openai", 5}, {"redis", 5}, {"s3", 4}};
+    setenv("STAGING_DB_PASSWORD", "pw", 1);
+    setenv("OPENAI_API_KEY", "sk-test", 1);
+    const char *src = getenv("XP_SOURCE_DIR");
+    char path[1024], err[1024];
+    snprintf(path, sizeof(path), "%s/etc/resilience_exporter.ini", src ? src : ".");
+    xp_config *cfg = xp_config_load(path, err, sizeof(err));
+    if (!cfg)
+        fail_msg("%s", err);
     static const struct {
         const char *name;
-        unsigned window_calls;
-        double window_time;
+        int time_window;
         double every_other, slow;       /* seconds from the first faulty probe, full window */
         double every_other_new, slow_new; /* the same right after start: empty window */
     } windows[] = {
-        {"window_calls = 20 (proposed)", 20, 0, 180, 150, 90, 90},
-        {"window_time = 5m", 0, 300, 280, 230, 90, 90},
+        {"shipped: window_calls = 20", 0, 180, 150, 90, 90},
+        {"instead: window_time = 5m", 1, 280, 230, 90, 90},
     };
+    assert_int_equal(cfg->n_deps, 4);
     for (size_t k = 0; k < sizeof(windows) / sizeof(windows[0]); k++)
-        for (size_t d = 0; d < sizeof(deps) / sizeof(deps[0]); d++) {
-            xp_breaker_cfg c = {.failure_threshold = deps[d].failure_threshold,
-                                .recovery_timeout = 20,
-                                .window_calls = windows[k].window_calls,
-                                .window_time = windows[k].window_time,
-                                .minimum_calls = 10,
-                                .failure_rate_threshold = 0.5,
-                                .slow_call_duration = 0.2,
-                                .slow_call_rate_threshold = 0.8};
-            double eo = time_to_open(&c, "FS", 100), sl = time_to_open(&c, "ss", 100);
-            double eo0 = time_to_open(&c, "FS", 0), sl0 = time_to_open(&c, "ss", 0);
+        for (size_t d = 0; d < cfg->n_deps; d++) {
+            xp_breaker_cfg c = cfg->deps[d].breaker;
+            double step = cfg->deps[d].interval;
+            assert_true(step == 10);
+            if (windows[k].time_window)
+                c.window_time = 300;
+            double eo = time_to_open(&c, "FS", 100, step), sl = time_to_open(&c, "ss", 100, step);
+            double eo0 = time_to_open(&c, "FS", 0, step), sl0 = time_to_open(&c, "ss", 0, step);
             printf("staging %-8s %-28s every other probe fails: OPEN after %3.0f s (%3.0f s "
                    "after start); slow: %3.0f s (%3.0f s)\n",
-                   deps[d].dep, windows[k].name, eo, eo0, sl, sl0);
+                   cfg->deps[d].name, windows[k].name, eo, eo0, sl, sl0);
             assert_true(eo == windows[k].every_other);
             assert_true(sl == windows[k].slow);
             assert_true(eo0 == windows[k].every_other_new);
             assert_true(sl0 == windows[k].slow_new);
             /* Without the rate thresholds neither ever opens. */
             c.failure_rate_threshold = c.slow_call_rate_threshold = 0;
-            assert_true(time_to_open(&c, "FS", 100) == -1);
-            assert_true(time_to_open(&c, "ss", 100) == -1);
+            assert_true(time_to_open(&c, "FS", 100, step) == -1);
+            assert_true(time_to_open(&c, "ss", 100, step) == -1);
         }
+    xp_config_free(cfg);
 }
 
 int main(void)

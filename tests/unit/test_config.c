@@ -279,6 +279,26 @@ static void shipped_config(void **state) {
     check_dep(cfg, "openai", "openai", 0.30, 8, 2, 5, 30, 2, XP_LEVEL_LIMITED);
     check_dep(cfg, "redis", "redis", 0.15, 1, 0.005, 5, 15, 2, XP_LEVEL_DEGRADED);
     check_dep(cfg, "s3", "s3", 0.05, 8, 5, 4, 25, 2, XP_LEVEL_DEGRADED);
+    /* A failure-rate window on every dependency (docs/configuration.md, "The staging values";
+     * test_breaker_rates.c computes how fast each opens from this file); slow at half the
+     * timeout, never below the latency budget; everything else as in version 1. */
+    static const struct {
+        const char *name;
+        double slow;
+    } rates[] = {{"database", 1}, {"openai", 4}, {"redis", 0.5}, {"s3", 5}};
+    for (size_t i = 0; i < 4; i++) {
+        const xp_dep_cfg *d = dep(cfg, rates[i].name);
+        const xp_breaker_cfg *b = &d->breaker;
+        assert_int_equal(b->window_calls, 20);
+        assert_true(b->window_time == 0);
+        assert_int_equal(b->minimum_calls, 10);
+        assert_true(b->failure_rate_threshold == 0.5 && b->slow_call_rate_threshold == 0.8);
+        assert_true(b->slow_call_duration == rates[i].slow);
+        assert_true(b->slow_call_duration >= d->latency_budget && b->slow_call_duration < d->timeout);
+        assert_true(b->recovery_backoff == 1 && b->recovery_jitter == 0);
+        assert_int_equal(b->mode, XP_MODE_AUTO);
+        assert_int_equal(d->ignore_mask, 0);
+    }
     /* The secrets reached the collectors, expanded from the environment. */
     expect_setting(dep(cfg, "database"), "password", SENTINEL "-db");
     expect_setting(dep(cfg, "database"), "dsn",
@@ -800,8 +820,73 @@ static const broken broken_configs[] = {
      "api_key_hash must be a bcrypt hash"},
     {"unknown dependency key lists shared and collector keys", DEP "colour = blue\n", 0, 4,
      "unknown key \"colour\" for collector postgres (known: collector, weight, interval, timeout, "
-     "latency_budget, failure_threshold, recovery_timeout, half_open_requests, open_level, dsn, "
-     "password[_file], query)"},
+     "latency_budget, failure_threshold, recovery_timeout, half_open_requests, open_level, "
+     "window_calls, window_time, minimum_calls, failure_rate_threshold, slow_call_duration, "
+     "slow_call_rate_threshold, recovery_backoff, max_recovery_timeout, recovery_jitter, "
+     "ignore_reasons, mode, dsn, password[_file], query)"},
+    {"unknown s3 key: the whole list, not cut",
+     "[dependency.s]\ncollector = s3\nendpoint = http://h:1\nbucket = b\ncolour = blue\n", 0, 5,
+     "mode, endpoint, bucket, region, access_key_id[_file], secret_access_key[_file], "
+     "localstack_health)"},
+
+    /* The breaker's keys of version 2 (SPEC section 4), each refused with why. */
+    {"window_calls and window_time", DEP "window_calls = 20\nwindow_time = 5m\n", 0, 5,
+     "window_calls and window_time are both given: a window holds the last N probes or the "
+     "probes of a time, not both"},
+    {"window_time before window_calls", DEP "window_time = 5m\nwindow_calls = 20\n", 0, 4,
+     "window_calls and window_time are both given"},
+    {"window_calls of 0", DEP "window_calls = 0\n", 0, 4,
+     "window_calls must be a whole number from 1 to 1000000, not \"0\""},
+    {"window_calls past the bound", DEP "window_calls = 1000001\n", 0, 4,
+     "window_calls must be a whole number from 1 to 1000000"},
+    {"window_time of 0", DEP "window_time = 0s\n", 0, 4,
+     "window_time must be a positive duration"},
+    {"minimum_calls above window_calls", DEP "window_calls = 20\nminimum_calls = 30\n", 0, 5,
+     "minimum_calls (30) must not exceed window_calls (20): the window would never hold "
+     "enough probes for a rate"},
+    {"minimum_calls above the default window", DEP "minimum_calls = 21\n", 0, 4,
+     "minimum_calls (21) must not exceed window_calls (20)"},
+    {"window_calls below the default minimum", DEP "window_calls = 5\n", 0, 4,
+     "minimum_calls (10) must not exceed window_calls (5)"},
+    {"minimum_calls of 0", DEP "minimum_calls = 0\n", 0, 4,
+     "minimum_calls must be a whole number from 1 to 1000000"},
+    {"failure_rate_threshold of 0", DEP "failure_rate_threshold = 0%\n", 0, 4,
+     "failure_rate_threshold must be a percentage above 0 and at most 100, such as 50% or 50, "
+     "not \"0%\""},
+    {"failure_rate_threshold past 100", DEP "failure_rate_threshold = 150%\n", 0, 4,
+     "failure_rate_threshold must be a percentage"},
+    {"failure_rate_threshold in words", DEP "failure_rate_threshold = half\n", 0, 4,
+     "failure_rate_threshold must be a percentage"},
+    {"slow_call_rate_threshold past 100", DEP "slow_call_rate_threshold = 101\n", 0, 4,
+     "slow_call_rate_threshold must be a percentage"},
+    {"slow_call_duration not a duration", DEP "slow_call_duration = fast\n", 0, 4,
+     "slow_call_duration must be a positive duration"},
+    {"recovery_backoff below 1", DEP "recovery_backoff = 0.5\n", 0, 4,
+     "recovery_backoff must be a number from 1 to 1000, not \"0.5\""},
+    {"recovery_backoff past the bound", DEP "recovery_backoff = 1001\n", 0, 4,
+     "recovery_backoff must be a number from 1 to 1000"},
+    {"max_recovery_timeout below recovery_timeout", DEP "max_recovery_timeout = 10s\n", 0, 4,
+     "max_recovery_timeout (10s) must be at least recovery_timeout (30s)"},
+    {"max_recovery_timeout below a given recovery_timeout",
+     DEP "max_recovery_timeout = 1m\nrecovery_timeout = 2m\n", 0, 4,
+     "max_recovery_timeout (60s) must be at least recovery_timeout (120s)"},
+    {"recovery_jitter of 100%", DEP "recovery_jitter = 100%\n", 0, 4,
+     "recovery_jitter must be below 100%: a wait drawn at 0 would retry at once"},
+    {"recovery_jitter of 0", DEP "recovery_jitter = 0\n", 0, 4,
+     "recovery_jitter must be a percentage above 0"},
+    {"ignore_reasons with an unknown reason", DEP "ignore_reasons = rate_limited, teapot\n", 0, 4,
+     "ignore_reasons must be a list of failure reasons, each timeout, dns, tls, connect, auth, "
+     "rate_limited, server_error, client_error, protocol or check (\"teapot\" is none), not "
+     "\"rate_limited, teapot\""},
+    {"ignore_reasons naming none as a reason", DEP "ignore_reasons = none\n", 0, 4,
+     "(\"none\" is none)"},
+    {"ignore_reasons twice the same", DEP "ignore_reasons = auth, auth\n", 0, 4,
+     "ignore_reasons must be a list of distinct names (\"auth\" twice)"},
+    {"ignore_reasons with an empty entry", DEP "ignore_reasons = auth,,dns\n", 0, 4,
+     "ignore_reasons must be a list of names"},
+    {"mode unknown", DEP "mode = paused\n", 0, 4,
+     "mode must be auto, forced_open, disabled or metrics_only, not \"paused\""},
+    {"mode in capitals", DEP "mode = AUTO\n", 0, 4, "mode must be auto, forced_open"},
     {"required collector key", "[dependency.s]\ncollector = s3\nendpoint = http://h:1\n", 0, 1,
      "[dependency.s] needs bucket"},
 };
@@ -825,6 +910,105 @@ static void broken_table(void **state) {
         }
     }
     assert_int_equal(failed, 0);
+}
+
+/* The breaker's keys of version 2 reach xp_dep_cfg.breaker: the defaults that keep version
+ * 1's breaker, those that follow other keys, and every key given. */
+static void breaker_keys(void **state) {
+    xp_config *cfg = parse(DEP "latency_budget = 300ms\nrecovery_timeout = 20s\n");
+    if (!cfg)
+        fail_msg("%s", err);
+    const xp_breaker_cfg *b = &cfg->deps[0].breaker;
+    assert_int_equal(b->window_calls, 20);
+    assert_true(b->window_time == 0);
+    assert_int_equal(b->minimum_calls, 10);
+    assert_true(b->failure_rate_threshold == 0 && b->slow_call_rate_threshold == 0);
+    assert_true(fabs(b->slow_call_duration - 0.3) < 1e-12); /* latency_budget */
+    assert_true(b->recovery_backoff == 1);
+    assert_true(b->max_recovery_timeout == 200); /* 10 x recovery_timeout */
+    assert_true(b->recovery_jitter == 0);
+    assert_int_equal(b->mode, XP_MODE_AUTO);
+    /* The version 1 settings the breaker reads too. */
+    assert_int_equal(b->failure_threshold, 3);
+    assert_true(b->recovery_timeout == 20);
+    assert_int_equal(b->half_open_requests, 1);
+    assert_int_equal(cfg->deps[0].ignore_mask, 0);
+    assert_null(cfg->deps[0].ignore_reasons);
+    assert_null(setting(&cfg->deps[0], "ignore_reasons")); /* unset: "ignore_reasons" alone */
+    xp_config_free(cfg);
+
+    cfg = parse(DEP "window_time = 5m\nminimum_calls = 30\nfailure_rate_threshold = 50%\n"
+                    "slow_call_duration = 1s\nslow_call_rate_threshold = 80\nrecovery_backoff = 2\n"
+                    "max_recovery_timeout = 5m\nrecovery_jitter = 10%\n"
+                    "ignore_reasons = rate_limited, auth\nmode = metrics_only\n");
+    if (!cfg)
+        fail_msg("%s", err);
+    b = &cfg->deps[0].breaker;
+    assert_true(b->window_time == 300);
+    assert_int_equal(b->minimum_calls, 30); /* above window_calls: a time window has no count */
+    assert_true(b->failure_rate_threshold == 0.5 && b->slow_call_rate_threshold == 0.8);
+    assert_true(b->slow_call_duration == 1);
+    assert_true(b->recovery_backoff == 2 && b->max_recovery_timeout == 300);
+    assert_true(fabs(b->recovery_jitter - 0.1) < 1e-12);
+    assert_int_equal(b->mode, XP_MODE_METRICS_ONLY);
+    assert_int_equal(cfg->deps[0].ignore_mask, (1u << XP_REASON_AUTH) | (1u << XP_REASON_RATE_LIMITED));
+    assert_null(cfg->deps[0].ignore_reasons); /* kept as the set, and in the fingerprint: */
+    expect_setting(&cfg->deps[0], "ignore_reasons", "auth,rate_limited");
+    expect_setting(&cfg->deps[0], "mode", "3");
+    xp_config_free(cfg);
+
+    /* Every mode by its name; ignore_reasons may name every reason. */
+    static const char *const modes[] = {"auto", "forced_open", "disabled", "metrics_only"};
+    for (int m = 0; m < 4; m++) {
+        char text[256];
+        snprintf(text, sizeof(text), DEP "mode = %s\nignore_reasons = timeout, dns, tls, connect, "
+                 "auth, rate_limited, server_error, client_error, protocol, check\n", modes[m]);
+        cfg = parse(text);
+        if (!cfg)
+            fail_msg("%s", err);
+        assert_int_equal(cfg->deps[0].breaker.mode, m);
+        assert_int_equal(cfg->deps[0].ignore_mask, ((1u << XP_REASON_COUNT) - 1) & ~1u);
+        xp_config_free(cfg);
+    }
+    /* For reload: defaults written out, a list reordered, a percentage either way are no
+     * change; a mode, a threshold, a jitter, a reason are one. */
+    static const struct {
+        const char *a, *b;
+        int same;
+    } pairs[] = {
+        {"", "window_calls = 20\nminimum_calls = 10\nrecovery_backoff = 1.0\n"
+             "max_recovery_timeout = 5m\nslow_call_duration = 500ms\nmode = auto\n", 1},
+        {"ignore_reasons = auth, dns\n", "ignore_reasons = dns,auth\n", 1},
+        {"failure_rate_threshold = 50\n", "failure_rate_threshold = 50%\n", 1},
+        {"", "mode = disabled\n", 0},
+        {"mode = forced_open\n", "mode = metrics_only\n", 0},
+        {"", "failure_rate_threshold = 50%\n", 0},
+        {"", "slow_call_rate_threshold = 80%\n", 0},
+        {"", "recovery_jitter = 10%\n", 0},
+        {"", "recovery_backoff = 2\n", 0},
+        {"", "window_time = 5m\n", 0},
+        {"", "ignore_reasons = dns\n", 0},
+        {"ignore_reasons = dns\n", "ignore_reasons = dns, tls\n", 0},
+    };
+    for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+        char ta[512], tb[512];
+        snprintf(ta, sizeof(ta), DEP "%s", pairs[i].a);
+        snprintf(tb, sizeof(tb), DEP "%s", pairs[i].b);
+        xp_config *ca = parse(ta), *cb = ca ? parse(tb) : NULL;
+        if (!ca || !cb)
+            fail_msg("pair %zu: %s", i, err);
+        if (xp_dep_cfg_same(&ca->deps[0], &cb->deps[0]) != pairs[i].same)
+            fail_msg("pair %zu: same = %d", i, !pairs[i].same);
+        xp_config_free(ca);
+        xp_config_free(cb);
+    }
+
+    /* An empty list ignores nothing. */
+    cfg = parse(DEP "ignore_reasons =\n");
+    if (!cfg)
+        fail_msg("%s", err);
+    assert_int_equal(cfg->deps[0].ignore_mask, 0);
+    xp_config_free(cfg);
 }
 
 static void ten_megabyte_line(void **state) {
@@ -1242,6 +1426,7 @@ int main(void) {
         cmocka_unit_test(file_secrets),
         cmocka_unit_test(load_errors_and_web_file),
         cmocka_unit_test(broken_table),
+        cmocka_unit_test(breaker_keys),
         cmocka_unit_test(ten_megabyte_line),
         cmocka_unit_test(secrets_never_in_errors),
         cmocka_unit_test(bounds_accepted),

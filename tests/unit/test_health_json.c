@@ -133,10 +133,38 @@ static void whole_document_or_failure(void **state)
     xp_buf_free(&want);
 }
 
+/* The mode in force and, for a run-time mode with `for=`, when it ends (wall seconds). */
+static void mode_and_its_end(void **state)
+{
+    (void)state;
+    fixture f;
+    make(&f);
+    f.views[0].br.mode = XP_MODE_FORCED_OPEN;
+    f.views[0].mode_override = (xp_mode_override){1, XP_MODE_FORCED_OPEN, 112.5 + 90};
+    f.views[1].br.mode = XP_MODE_METRICS_ONLY; /* from the config: no end */
+    for (int i = 0; i < 2; i++)
+        xp_health_dep_from_breaker(&f.hd[i], &f.views[i].br);
+    xp_buf b;
+    xp_buf_init(&b);
+    assert_int_equal(xp_render_health_json(&f.s, &b), 0);
+    json_error_t je;
+    json_t *doc = json_loads(b.data, 0, &je);
+    assert_non_null(doc);
+    json_t *db = json_object_get(json_object_get(doc, "dependencies"), "database");
+    json_t *cache = json_object_get(json_object_get(doc, "dependencies"), "cache");
+    assert_string_equal(json_string_value(json_object_get(db, "mode")), "forced_open");
+    assert_true(json_real_value(json_object_get(db, "mode_until")) == 1732435205 + 90);
+    assert_string_equal(json_string_value(json_object_get(cache, "mode")), "metrics_only");
+    assert_true(json_is_null(json_object_get(cache, "mode_until")));
+    json_decref(doc);
+    xp_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(whole_document_or_failure),
+        cmocka_unit_test(mode_and_its_end),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -63,7 +63,11 @@ static int fixed_snapshot(xp_snapshot *s, xp_config *cfg, xp_dep_cfg *deps, xp_d
     deps[0].name = "database";
     deps[0].collector = xp_collector_find("postgres");
     snprintf(deps[0].target, sizeof(deps[0].target), "db.example:5432");
+    deps[0].interval = 10;
+    deps[0].timeout = 2;
     deps[1].name = "cache";
+    deps[1].interval = 0.5; /* probed twice a second, with a 250 ms deadline */
+    deps[1].timeout = 0.25;
     deps[1].collector = xp_collector_find("redis");
     /* A target with every character the format must escape. */
     snprintf(deps[1].target, sizeof(deps[1].target), "unix:/tmp/a \"b\"\\c\nd");

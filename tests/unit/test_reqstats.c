@@ -46,6 +46,7 @@ static void present_from_start(void **state)
         "resilience_exporter_http_requests_total{handler=\"/ofrep/v1/evaluate/flags/{key}\",code=\"200\"} 0\n"
         "resilience_exporter_http_requests_total{handler=\"/ofrep/v1/evaluate/flags\",code=\"200\"} 0\n"
         "resilience_exporter_http_requests_total{handler=\"/ofrep/v1/configuration\",code=\"200\"} 0\n"
+        "resilience_exporter_http_requests_total{handler=\"/-/breakers/{name}\",code=\"200\"} 0\n"
         "resilience_exporter_http_requests_total{handler=\"other\",code=\"404\"} 0\n");
     free(text);
 }
@@ -96,7 +97,7 @@ static void counted_pairs_appear_in_order(void **state)
     size_t lines = 0;
     for (const char *p = text; *p; p++)
         lines += *p == '\n';
-    assert_int_equal(lines, 2 + 13 + 3); /* HELP, TYPE, the 13 from start, 3 more pairs */
+    assert_int_equal(lines, 2 + 14 + 3); /* HELP, TYPE, the 14 from start, 3 more pairs */
     assert_null(strstr(text, "code=\"99\""));
     assert_null(strstr(text, "code=\"600\""));
     free(text);

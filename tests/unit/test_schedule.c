@@ -15,6 +15,7 @@
 
 #include "base/clock.h"
 #include "engine/dep.h"
+#include "engine/override.h"
 #include "engine/schedule.h"
 #include "engine/scheduler.h"
 #include "model/breaker.h"
@@ -429,13 +430,12 @@ static void note(xp_dep *d, void *arg)
     q->n++;
 }
 
-/* Runs every dispatched probe (they take no time on the fake clock) and hands each back. */
+/* Runs every dispatched job, as a worker would (they take no time on the fake clock), and
+ * hands each back. */
 static void run_all(xp_scheduler *s, dispatched *q)
 {
-    for (size_t i = 0; i < q->n; i++) {
-        xp_dep_probe(q->d[i]);
-        xp_scheduler_done(s, q->d[i], xp_clock_mono());
-    }
+    for (size_t i = 0; i < q->n; i++)
+        xp_scheduler_job(s, q->d[i]);
     q->n = 0;
 }
 
@@ -649,6 +649,61 @@ static void test_reschedule_follows_a_breaker_changed_from_outside(void **state)
     xp_scheduler_retire(&sch, &d, 1, NULL, 0);
 }
 
+/* A run-time mode with `for=` ends at its `until` even when no tick is near (a 60 s
+ * interval here): the scheduler wakes for it, ends it on a worker, and the trial of leaving
+ * forced_open runs at once; the tick grid is untouched. */
+static void test_a_run_time_mode_ends_on_time_and_tries_at_once(void **state)
+{
+    (void)state;
+    xp_dep *d = new_dep("maint", 60, 3, 5);
+    assert_int_equal(xp_scheduler_reserve(&sch, 1), 0);
+    xp_scheduler_add(&sch, &d, 1, NULL, 0, 1000);
+    xp_scheduler_run_due(&sch, 1000);
+    run_all(&sch, &queue);
+    double tick = d->due;
+    assert_true(tick > 1030);
+    fake_clock_set(1010, 1.7e9 + 10);
+    xp_mode_change ch;
+    xp_dep_set_mode(d, XP_MODE_FORCED_OPEN, 10, "192.0.2.1", 1010, &ch);
+    xp_scheduler_reschedule(&sch, d);
+    assert_int_equal(ch.from, XP_MODE_AUTO);
+    assert_int_equal(ch.mode, XP_MODE_FORCED_OPEN);
+    assert_true(ch.until == 1020 && ch.until_wall == 1.7e9 + 20);
+    assert_int_equal(d->v.br.state, XP_OPEN);
+    assert_int_equal(d->v.br.transitions[XP_T_CLOSED_OPEN], 1); /* counted at once */
+    assert_true(d->due == 1020);
+    assert_true(xp_scheduler_run_due(&sch, 1019.999) == 1020);
+    assert_int_equal(queue.n, 0);
+    fake_clock_set(1020, 1.7e9 + 20);
+    unsigned long probes = sch.dispatched;
+    xp_scheduler_run_due(&sch, 1020);
+    assert_int_equal(queue.n, 1); /* the end of the mode, on a worker */
+    assert_true(d->mode_expiry);
+    run_all(&sch, &queue);
+    assert_int_equal(sch.dispatched, probes); /* no probe yet */
+    assert_int_equal(d->v.br.mode, XP_MODE_AUTO);
+    assert_false(d->v.mode_override.active);
+    assert_int_equal(d->v.br.state, XP_HALF_OPEN);
+    assert_true(d->due == 1020); /* the trial: at once */
+    xp_scheduler_run_due(&sch, 1020);
+    assert_int_equal(queue.n, 1);
+    assert_int_equal(sch.dispatched, probes + 1);
+    run_all(&sch, &queue);
+    assert_int_equal(d->v.br.state, XP_CLOSED);
+    assert_int_equal(d->v.br.calls[XP_CALL_SUCCESS], 2);
+    assert_true(d->due == tick); /* the grid goes on as it was */
+
+    /* mode=auto clears a run-time mode before its end: nothing left to wake for. */
+    xp_dep_set_mode(d, XP_MODE_DISABLED, 5, "192.0.2.1", 1020, &ch);
+    xp_scheduler_reschedule(&sch, d);
+    assert_true(d->due == 1025);
+    xp_dep_set_mode(d, XP_MODE_AUTO, 0, "192.0.2.1", 1021, &ch);
+    xp_scheduler_reschedule(&sch, d);
+    assert_true(ch.until_wall == 0 && isinf(ch.until));
+    assert_true(d->due == tick);
+    xp_scheduler_retire(&sch, &d, 1, NULL, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -676,6 +731,8 @@ int main(void)
             test_a_dependency_retired_mid_probe_is_freed_when_the_probe_ends, setup_heap,
             teardown_heap),
         cmocka_unit_test_setup_teardown(test_reschedule_follows_a_breaker_changed_from_outside,
+                                        setup_heap, teardown_heap),
+        cmocka_unit_test_setup_teardown(test_a_run_time_mode_ends_on_time_and_tries_at_once,
                                         setup_heap, teardown_heap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -238,6 +238,53 @@ static void shadow_mode_stays_out_of_the_level(void **state)
     assert_true(r.scores[dep("redis")] == 0); /* its own score still shows it */
 }
 
+/* The what-if of a config reads each dependency's mode and rate thresholds from the config
+ * (--config.check --assume/--matrix on a file with `mode =` lines). */
+static void config_modes_and_rates(void **state)
+{
+    static const char text[] = "[dependency.db]\ncollector = postgres\ndsn = host=db\n"
+                               "weight = 0.5\nopen_level = emergency\nmode = forced_open\n"
+                               "[dependency.cache]\ncollector = redis\naddress = h:1\n"
+                               "weight = 0.5\nmode = metrics_only\n"
+                               "failure_rate_threshold = 40%\nslow_call_rate_threshold = 90\n"
+                               "[dependency.ai]\ncollector = openai\napi_key = k\n"
+                               "[feature.reports]\nmin_level = emergency\nrequires = db\n"
+                               "[feature.cache]\nmin_level = emergency\nrequires = cache\n";
+    char err[512];
+    xp_config *c = xp_config_parse("t.ini", text, sizeof(text) - 1, 0, err, sizeof(err));
+    if (!c)
+        fail_msg("%s", err);
+    xp_health_dep d[3];
+    double scores[3];
+    int on[2];
+    xp_health_result res;
+    xp_whatif_config_deps(c, d);
+    assert_int_equal(d[0].mode, XP_MODE_FORCED_OPEN);
+    assert_int_equal(d[0].state, XP_OPEN); /* forced open from the start */
+    assert_int_equal(d[1].mode, XP_MODE_METRICS_ONLY);
+    assert_int_equal(d[1].state, XP_CLOSED);
+    assert_true(d[1].failure_rate_threshold == 0.4 && d[1].slow_call_rate_threshold == 0.9);
+    assert_int_equal(d[2].mode, XP_MODE_AUTO);
+    assert_true(d[2].failure_rate_threshold == 0 && d[2].slow_call_rate_threshold == 0);
+    xp_health_eval(&c->degradation, d, 3, c->features, c->n_features, scores, on, &res);
+    assert_int_equal(res.level, XP_LEVEL_EMERGENCY); /* db's open_level, forced open */
+    assert_false(on[0]);
+    assert_true(on[1]);
+    /* Opening the shadow dependency changes nothing for the level or its feature. */
+    xp_whatif w = {.n = 1, .a = {{1, XP_OPEN}}};
+    xp_whatif_apply(&w, d);
+    xp_health_eval(&c->degradation, d, 3, c->features, c->n_features, scores, on, &res);
+    assert_int_equal(res.not_closed, 1);
+    assert_true(on[1]);
+    /* The report of --config.check --assume says the same. */
+    xp_buf b;
+    xp_buf_init(&b);
+    assert_int_equal(xp_whatif_report(c, &w, 0, &b), 0);
+    assert_non_null(strstr(b.data, "emergency"));
+    xp_buf_free(&b);
+    xp_config_free(c);
+}
+
 static void verdicts_say_why(void **state)
 {
     result r;
@@ -376,6 +423,7 @@ int main(void)
         cmocka_unit_test(scenarios_on_the_shipped_config),
         cmocka_unit_test(assumed_closed_is_a_fresh_breaker),
         cmocka_unit_test(shadow_mode_stays_out_of_the_level),
+        cmocka_unit_test(config_modes_and_rates),
         cmocka_unit_test(verdicts_say_why),
         cmocka_unit_test(report_text_and_json),
         cmocka_unit_test(matrix_text_and_json),
