@@ -291,6 +291,8 @@ int xp_http_start(const xp_http_opts *o, xp_http_reload_fn reload, char *err, si
                  errno ? strerror(errno) : "libmicrohttpd refused the options");
         return -1;
     }
+    if (xp_respcache_start() != 0) /* scrapes then render large bodies themselves */
+        xp_log(XP_LOG_WARN, NULL, "cannot start the /metrics builder thread", NULL);
     return 0;
 }
 
@@ -317,6 +319,7 @@ void xp_http_stop(void)
         xp_gate_stop();
     }
     xp_longpoll_stop(); /* a start that failed before the daemon ran */
+    xp_respcache_stop();
     xp_respcache_clear();
     xp_page_render_free();
     xp_handler_free();
