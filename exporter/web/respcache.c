@@ -243,6 +243,12 @@ static slot *fresh(xp_page page, const char *telemetry_path, unsigned long versi
         size_t bytes = 0;
         struct MHD_Response *r = build(page, telemetry_path, &gen, etag, &body, &gz, &bytes);
         install(s, r, version, second, gen, etag, bytes, now);
+        /* Large now: from here on the builder keeps it current, so that the next scrape
+         * (however much later) finds a body at most a period old. */
+        if (in_background(s, page, headers, mono()) && bg_running && !bg_kick) {
+            bg_kick = 1;
+            pthread_cond_signal(&bg_cv);
+        }
     }
     return s;
 }
@@ -333,6 +339,8 @@ int xp_respcache_start(void)
         bg_kick = 0;
         rc = pthread_create(&bg_thread, NULL, builder, NULL) == 0 ? 0 : -1;
         bg_running = rc == 0;
+        if (rc == 0) /* so that its CPU (the render cost) can be told apart in /proc */
+            (void)pthread_setname_np(bg_thread, "xp-metrics");
     }
     pthread_mutex_unlock(&mu);
     return rc;
