@@ -7,7 +7,8 @@
  * MHD_USE_TURBO this "floor" would be handicapped against the exporter, which sets it.)
  *
  * With CERT and KEY (PEM files) it serves HTTPS through libmicrohttpd's GnuTLS, as the
- * exporter does with tls_server_config in --web.config.file: the TLS floor.
+ * exporter does with tls_server_config in --web.config.file (and, like it, with poll()
+ * instead of epoll): the TLS floor.
  *
  * Build: gcc -O2 -o mhd_floor mhd_floor.c -lmicrohttpd
  * Usage: mhd_floor PORT BODY_FILE [CERT KEY]   (listens on 127.0.0.1:PORT until SIGTERM/SIGINT) */
@@ -97,7 +98,10 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* MHD's threads inherit the mask */
 
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO | MHD_USE_ITC;
+    /* As exporter/web/http.c: poll() with TLS (libmicrohttpd's epoll loop spins through
+     * handshakes), epoll without. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TURBO | MHD_USE_ITC |
+                     (argc == 5 ? MHD_USE_POLL : MHD_USE_EPOLL);
     struct MHD_Daemon *d =
         cert ? MHD_start_daemon(flags | MHD_USE_TLS, 0, NULL, NULL, answer, NULL,
                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
