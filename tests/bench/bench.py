@@ -637,8 +637,10 @@ def tls_tables(pairs, runs):
 def scale_tables(scale, subs):
     """The scale steps, and their ratios to the targets of issue 13 and to the floor."""
     h = ["dependencies", "RSS MiB", "private MiB", "private KiB/dep", "threads", "CPU us/probe",
-         "probes/s", "start s", "ready s", "reload s", "shutdown s", "/metrics MB", "scrape p50 ms",
-         "scrape p99 ms", "floor p99 ms", "schedule p99 ms", "schedule max ms", "render CPU ms/s"]
+         "probes/s", "start s", "ready s", "reload s", "shutdown s", "/metrics MB (gzip)",
+         "scrape p50 / p99 ms", "floor p50 / p99 ms", "gzip scrape p50 / p99 ms",
+         "gzip floor p50 / p99 ms", "schedule p99 ms", "schedule max ms", "render CPU ms/s"]
+    nan = float("nan")
     rows = []
     for r in scale:
         rows.append([r["deps"], "%.1f" % (r["rss_kib"] / 1024), "%.1f" % (r["private_kib"] / 1024),
@@ -650,15 +652,19 @@ def scale_tables(scale, subs):
                      "%.2f" % r["listen_s"], "%.2f" % r["ready_s"],
                      "%.3f%s" % (r["reload_s"], "" if r["reload_status"] == 200 else " (%s)" % r["reload_status"]),
                      "%.2f%s" % (r["shutdown_s"], "" if r["exit"] == 0 else " (exit %s)" % r["exit"]),
-                     "%.2f" % (r["metrics_bytes"] / 1e6), "%.1f" % r["scrape_p50_ms"],
-                     "%.1f" % r["scrape_p99_ms"], "%.1f" % r.get("floor_p99_ms", float("nan")),
+                     "%.2f (%.2f)" % (r["metrics_bytes"] / 1e6, r.get("gzip_bytes", 0) / 1e6),
+                     "%.1f / %.1f" % (r["scrape_p50_ms"], r["scrape_p99_ms"]),
+                     "%.1f / %.1f" % (r.get("floor_p50_ms", nan), r.get("floor_p99_ms", nan)),
+                     "%.1f / %.1f" % (r.get("gzip_p50_ms", nan), r.get("gzip_p99_ms", nan)),
+                     "%.1f / %.1f" % (r.get("floor_gzip_p50_ms", nan), r.get("floor_gzip_p99_ms", nan)),
                      "%.0f" % r["sched_spread_p99_ms"], "%.0f" % r["sched_spread_max_ms"],
                      "%.1f" % r.get("render_cpu_ms_per_s", 0)])
     peers = {x.name: x for x in subs}
     rx = peers.get("redis_exporter")
     rx_us = med(rx.r["cpu1k"]) * 1000 if rx else float("nan")  # us of CPU per redis_exporter scrape
     rh = ["dependencies", "private KiB/dep / 16", "CPU/probe / 50 us", "CPU/probe / redis_exporter CPU/scrape",
-          "scrape p99 / 50 ms", "scrape p99 / floor p99", "schedule p99 / 100 ms", "shutdown / 2 s"]
+          "scrape p99 / 50 ms", "scrape p99 / floor p99", "gzip p99 / 50 ms", "gzip p99 / gzip floor p99",
+          "schedule p99 / 100 ms", "shutdown / 2 s"]
     rrows = []
     for r in scale:
         if r["deps"] < 100:  # too few probes and too little memory for a slope
@@ -669,6 +675,8 @@ def scale_tables(scale, subs):
                       "%.3f" % (r["cpu_us_per_probe"] / rx_us) if rx_us == rx_us and rx_us else "n/a",
                       "%.2f" % (r["scrape_p99_ms"] / 50),
                       "%.2f" % (r["scrape_p99_ms"] / r["floor_p99_ms"]) if r.get("floor_p99_ms") else "n/a",
+                      "%.2f" % (r["gzip_p99_ms"] / 50) if r.get("gzip_p99_ms") else "n/a",
+                      "%.2f" % (r["gzip_p99_ms"] / r["floor_gzip_p99_ms"]) if r.get("floor_gzip_p99_ms") else "n/a",
                       "%.2f" % (r["sched_spread_p99_ms"] / 100), "%.2f" % (r["shutdown_s"] / 2)])
     return table(h, rows), table(rh, rrows), rx_us
 
@@ -702,9 +710,13 @@ def targets_table(subs, scale, tls_runs, pairs):
         add("private memory <= 16 KiB per dependency (at %d)" % n, "%.1f KiB" % v, v <= 16)
         v = big["cpu_us_per_probe"]
         add("exporter CPU <= 50 us per healthy probe (at %d)" % n, "%.1f us" % v, v <= 50)
+        v = big.get("gzip_p99_ms", float("nan"))
+        add("p99 scrape < 50 ms (at %d), gzip as Prometheus asks" % n,
+            "%.1f ms (%.1f MB; floor, same bytes: %.1f ms)" % (
+                v, big.get("gzip_bytes", 0) / 1e6, big.get("floor_gzip_p99_ms", float("nan"))), v < 50)
         v = big["scrape_p99_ms"]
-        add("p99 scrape < 50 ms (at %d)" % n, "%.1f ms (floor, same bytes: %.1f ms)" % (
-            v, big.get("floor_p99_ms", float("nan"))), v < 50)
+        add("p99 scrape < 50 ms (at %d), uncompressed" % n, "%.1f ms (%.1f MB; floor, same bytes: %.1f ms)" % (
+            v, big["metrics_bytes"] / 1e6, big.get("floor_p99_ms", float("nan"))), v < 50)
         v = big["sched_spread_p99_ms"]
         add("probes start within 100 ms of schedule (at %d; p99 / max)" % n,
             "%.0f / %.0f ms" % (v, big["sched_spread_max_ms"]), big["sched_spread_max_ms"] <= 100)

@@ -121,10 +121,10 @@ def thread_cpu_ms(pid, comm=None):
     return total
 
 
-def get(port, path, method="GET", timeout=30):
+def get(port, path, method="GET", timeout=30, headers=None):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        c.request(method, path)
+        c.request(method, path, headers=headers or {})
         r = c.getresponse()
         return r.status, r.read()
     finally:
@@ -231,39 +231,49 @@ def step(args, n, redis_port, work):
         r["cpu_us_per_probe"] = max(0.0, c1 - c0 - render_s) / max(1, calls1 - calls0) * 1e6
         r["probes_per_s"] = (calls1 - calls0) / args.cpu_window
 
-        floor = None
-        if args.floor:
-            body_path = os.path.join(work, "body-%d" % n)
-            with open(body_path, "wb") as f:
-                f.write(get(port, "/metrics")[1])
-            fport = L.free_port()
-            floor = subprocess.Popen([args.floor, str(fport), body_path], stdout=logf,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-            note_pid(floor.pid)
-            L.wait_listen(fport, timeout=20)
-        lat, flat = [], []
+        # Plain and gzip (as Prometheus asks), each followed by the floor serving the same
+        # bytes (the gzip body as a file: the client reads the same compressed bytes).
+        gz = {"Accept-Encoding": "gzip"}
+        floors = {}
         try:
+            if args.floor:
+                for kind, hs in (("plain", None), ("gzip", gz)):
+                    body_path = os.path.join(work, "body-%d.%s" % (n, kind))
+                    with open(body_path, "wb") as f:
+                        f.write(get(port, "/metrics", headers=hs)[1])
+                    fport = L.free_port()
+                    fp = subprocess.Popen([args.floor, str(fport), body_path], stdout=logf,
+                                          stderr=subprocess.STDOUT, start_new_session=True)
+                    note_pid(fp.pid)
+                    floors[kind] = (fport, fp)
+                    L.wait_listen(fport, timeout=20)
+            lat = {"plain": [], "gzip": [], "floor plain": [], "floor gzip": []}
+            gz_bytes = 0
             for _ in range(args.scrapes):
-                time.sleep(random.uniform(0.1, 0.6))
-                a = time.monotonic()
-                st, body = get(port, "/metrics")
-                lat.append(time.monotonic() - a)
-                assert st == 200
-                if floor:
+                for kind, hs in (("plain", None), ("gzip", gz)):
+                    time.sleep(random.uniform(0.1, 0.6))
                     a = time.monotonic()
-                    st, body = get(fport, "/metrics")
-                    flat.append(time.monotonic() - a)
+                    st, body = get(port, "/metrics", headers=hs)
+                    lat[kind].append(time.monotonic() - a)
                     assert st == 200
+                    if kind == "gzip":
+                        gz_bytes = len(body)
+                    if kind in floors:
+                        a = time.monotonic()
+                        st, body = get(floors[kind][0], "/metrics")
+                        lat["floor " + kind].append(time.monotonic() - a)
+                        assert st == 200
         finally:
-            if floor:
-                floor.terminate()
-                floor.wait()
-        r["scrape_p50_ms"] = pct(lat, 50) * 1000
-        r["scrape_p99_ms"] = pct(lat, 99) * 1000
-        r["scrape_max_ms"] = max(lat) * 1000
-        if flat:
-            r["floor_p50_ms"] = pct(flat, 50) * 1000
-            r["floor_p99_ms"] = pct(flat, 99) * 1000
+            for _, fp in floors.values():
+                fp.terminate()
+                fp.wait()
+        r["gzip_bytes"] = gz_bytes
+        for kind, key in (("plain", "scrape"), ("gzip", "gzip"), ("floor plain", "floor"),
+                          ("floor gzip", "floor_gzip")):
+            if lat[kind]:
+                r[key + "_p50_ms"] = pct(lat[kind], 50) * 1000
+                r[key + "_p99_ms"] = pct(lat[kind], 99) * 1000
+        r["scrape_max_ms"] = max(lat["plain"]) * 1000
 
         spreads = schedule_spread(port, float(args.interval.rstrip("s")), args.jitter_window)
         r["sched_spread_p50_ms"] = pct(spreads, 50) * 1000
@@ -351,7 +361,8 @@ def main():
     keys = ["deps", "rss_kib", "private_kib", "private_kib_per_dep", "threads", "fds",
             "cpu_us_per_probe", "render_cpu_ms_per_s", "probes_per_s", "listen_s", "ready_s",
             "reload_s", "metrics_bytes", "scrape_p50_ms", "scrape_p99_ms", "scrape_max_ms",
-            "floor_p50_ms", "floor_p99_ms",
+            "floor_p50_ms", "floor_p99_ms", "gzip_bytes", "gzip_p50_ms", "gzip_p99_ms",
+            "floor_gzip_p50_ms", "floor_gzip_p99_ms",
             "sched_spread_p99_ms", "sched_spread_max_ms", "shutdown_s", "exit", "states"]
     for k in keys:
         row = [k.ljust(22)]
