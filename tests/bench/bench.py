@@ -696,11 +696,11 @@ def targets_table(subs, scale, tls_runs, pairs):
         rows.append([target, value, "met" if ok else "NOT met"])
 
     x = ratio("libmicrohttpd (floor)", "rps")
-    add("throughput >= 0.9x libmicrohttpd floor (keep-alive)", "%.2fx" % x, x >= 0.9)
+    add("throughput >= 0.9x libmicrohttpd floor (keep-alive)", "%.3gx" % x, x >= 0.9)
     x = ratio("nginx (floor)", "rps")
-    add("throughput >= 1.0x nginx, 1 worker", "%.2fx" % x, x >= 1.0)
+    add("throughput >= 1.0x nginx, 1 worker", "%.3gx" % x, x >= 1.0)
     x = ratio("collectd", "rps")
-    add("throughput >= 2x collectd", "%.2fx" % x, x >= 2)
+    add("throughput >= 2x collectd", "%.3gx" % x, x >= 2)
     x = med(me.r["p99"])
     add("p99 < 1 ms at 8 connections", "%.2f ms" % x, x < 1)
     big = max(scale, key=lambda r: r["deps"]) if scale else None
