@@ -39,6 +39,7 @@ int xp_redis_info_parse(const char *text, size_t len, xp_redis_info *out)
 {
     int seen[INFO_NFIELDS] = {0};
     int found = 0;
+    size_t n_seen = 0;
 
     for (size_t i = 0; i < INFO_NFIELDS; i++)
         *(double *)((char *)out + info_fields[i].offset) = NAN;
@@ -46,7 +47,9 @@ int xp_redis_info_parse(const char *text, size_t len, xp_redis_info *out)
         return 0;
 
     size_t pos = 0;
-    while (pos < len) {
+    /* Stops at the last field we read (in the Stats section): every probe parses INFO, and
+     * what follows it (replication, CPU, error stats, keyspace) is a third of the text. */
+    while (pos < len && n_seen < INFO_NFIELDS) {
         const char *line = text + pos;
         const char *nl = memchr(line, '\n', len - pos);
         if (!nl)
@@ -69,6 +72,7 @@ int xp_redis_info_parse(const char *text, size_t len, xp_redis_info *out)
             /* The first occurrence decides, readable or not: a later duplicate in a mangled
              * reply must not override it. */
             seen[f] = 1;
+            n_seen++;
             if (info_parse_uint(colon + 1, n - klen - 1, &v) == 0) {
                 *(double *)((char *)out + info_fields[f].offset) = v;
                 found++;

@@ -391,7 +391,9 @@ static int snapshot_reserve(xp_snapshot *s, size_t n, size_t nf)
     return 0;
 }
 
-int xp_runtime_snapshot(xp_snapshot *s)
+/* views: copy each dependency's whole view (what the pages show), or only the health model's
+ * inputs (what the change tracker needs: a tenth of the bytes and no error texts). */
+static int snapshot(xp_snapshot *s, int views)
 {
     xp_runtime *rt = current;
     if (!rt)
@@ -409,13 +411,23 @@ int xp_runtime_snapshot(xp_snapshot *s)
     for (size_t i = 0; i < n; i++) {
         xp_dep *d = rt->deps[i];
         s->deps[i] = &d->cfg;
-        xp_dep_view_copy(d, &s->views[i]);
-        const xp_dep_view *v = &s->views[i];
-        if (!v->probed)
+        int probed;
+        if (views) {
+            xp_dep_view_copy(d, &s->views[i]);
+            const xp_dep_view *v = &s->views[i];
+            probed = v->probed;
+            xp_health_dep_from_breaker(&hd[i], &v->br);
+            hd[i].last_success_latency = v->last_success_latency;
+        } else {
+            pthread_mutex_lock(&d->mu);
+            probed = d->v.probed;
+            xp_health_dep_from_breaker(&hd[i], &d->v.br);
+            hd[i].last_success_latency = d->v.last_success_latency;
+            pthread_mutex_unlock(&d->mu);
+        }
+        if (!probed)
             s->ready = 0;
-        xp_health_dep_from_breaker(&hd[i], &v->br);
         hd[i].latency_budget = d->cfg.latency_budget;
-        hd[i].last_success_latency = v->last_success_latency;
         hd[i].weight = d->cfg.weight;
         hd[i].open_level = d->cfg.open_level;
     }
@@ -424,6 +436,16 @@ int xp_runtime_snapshot(xp_snapshot *s)
     s->reload_ok = atomic_load(&reload_ok);
     s->reload_timestamp = atomic_load(&reload_timestamp);
     return 0;
+}
+
+int xp_runtime_snapshot(xp_snapshot *s)
+{
+    return snapshot(s, 1);
+}
+
+int xp_runtime_snapshot_health(xp_snapshot *s)
+{
+    return snapshot(s, 0);
 }
 
 int xp_runtime_ready(void)

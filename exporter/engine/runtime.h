@@ -53,6 +53,10 @@ void xp_runtime_stop(double seconds);
 /* Fills s (growing its arrays as needed; xp_snapshot_free releases them). Callers must hold
  * xp_runtime_lock() from here until they are done reading s->cfg and s->deps. */
 int xp_runtime_snapshot(xp_snapshot *s);
+/* The same without the views (s->views is left unset): the health model's inputs and result,
+ * the features and the readiness only, for the change tracker, which evaluates after every
+ * change. Same locking. */
+int xp_runtime_snapshot_health(xp_snapshot *s);
 void xp_snapshot_free(xp_snapshot *s);
 void xp_runtime_lock(void);
 void xp_runtime_unlock(void);

@@ -21,10 +21,16 @@
 #include "engine/dep.h"
 #include "engine/pool.h"
 
+/* A heap entry: the dependency and its key, side by side (see scheduler.c). */
+typedef struct xp_sched_slot {
+    double due;
+    xp_dep *d;
+} xp_sched_slot;
+
 typedef struct xp_scheduler {
     pthread_mutex_t mu; /* see above */
     pthread_cond_t cv;  /* the earliest wake-up moved earlier, or stop */
-    xp_dep **heap;
+    xp_sched_slot *heap;
     size_t n, cap;
     int stopping;
     int running;   /* the thread was started and not yet joined */

@@ -230,10 +230,14 @@ int xp_http_start(const xp_http_opts *o, xp_http_reload_fn reload, char *err, si
      * connection timed out, or forever, and MHD_stop_daemon waited on it. Suspend/resume: a
      * connection waits for the bcrypt threads (web/authpool.h), and a long-poll
      * (/health?wait=) waits for a change, without holding a worker. */
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
-                     MHD_USE_TURBO | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
-    if (tls_on)
-        flags |= MHD_USE_TLS;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_TURBO |
+                     MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
+    /* With TLS, poll() rather than epoll: libmicrohttpd 0.9.75's epoll loop spins on a
+     * connection in its handshake (recv gives EAGAIN, epoll_wait returns at once, again),
+     * measured at 1.27 ms of CPU per new TLS connection against 0.37 ms with poll() and half
+     * the handshakes per second (docs/architecture.md, "Performance at scale, measured");
+     * kept-alive scrapes ran at the same rate either way. */
+    flags |= tls_on ? MHD_USE_TLS | MHD_USE_POLL : MHD_USE_EPOLL;
     unsigned pool = xp_http_workers();
     unsigned max_conn = w->max_connections ? w->max_connections : 512;
     /* At most half the connections may wait: the other half stays for scrapes. */
@@ -291,6 +295,8 @@ int xp_http_start(const xp_http_opts *o, xp_http_reload_fn reload, char *err, si
                  errno ? strerror(errno) : "libmicrohttpd refused the options");
         return -1;
     }
+    if (xp_respcache_start() != 0) /* scrapes then render large bodies themselves */
+        xp_log(XP_LOG_WARN, NULL, "cannot start the /metrics builder thread", NULL);
     return 0;
 }
 
@@ -317,6 +323,7 @@ void xp_http_stop(void)
         xp_gate_stop();
     }
     xp_longpoll_stop(); /* a start that failed before the daemon ran */
+    xp_respcache_stop();
     xp_respcache_clear();
     xp_page_render_free();
     xp_handler_free();

@@ -46,12 +46,27 @@ from benchlib import (BUCKET, HERE, PG_PASSWORD, REDIS_PASSWORD, SCRAPE_TIMEOUT,
 
 BINARY = os.environ.get("XP_BENCH_BINARY", os.path.join(SRC, "build-bench", "resilience_exporter"))
 MHD_FLOOR = os.environ.get("XP_BENCH_MHD_FLOOR", os.path.join(SRC, "build-bench", "mhd_floor"))
-ROUNDS = int(os.environ.get("XP_BENCH_ROUNDS", "5"))
-SECONDS = int(os.environ.get("XP_BENCH_SECONDS", "5"))
+QUICK = os.environ.get("XP_BENCH_QUICK") == "1"
+
+
+def knob(name, full, quick):
+    return os.environ.get(name, quick if QUICK else full)
+
+
+ROUNDS = int(knob("XP_BENCH_ROUNDS", "5", "2"))
+SECONDS = int(knob("XP_BENCH_SECONDS", "5", "2"))
 SOAK_TARGET = 100000
-SOAK_CAP = int(os.environ.get("XP_BENCH_SOAK_CAP", "60"))
-IDLE = int(os.environ.get("XP_BENCH_IDLE", "60"))
-FREEZE = int(os.environ.get("XP_BENCH_FREEZE", "35"))
+SOAK_CAP = int(knob("XP_BENCH_SOAK_CAP", "60", "10"))
+IDLE = int(knob("XP_BENCH_IDLE", "60", "10"))
+FREEZE = int(knob("XP_BENCH_FREEZE", "35", "12"))
+TLS_ROUNDS = int(knob("XP_BENCH_TLS_ROUNDS", "3", "1"))
+TLS_SECONDS = int(knob("XP_BENCH_TLS_SECONDS", "4", "2"))
+# Scale steps (dependencies; 1 is the baseline the per-dependency slopes are taken from) and
+# engine_scale.py's windows: settle, CPU window, scrapes, schedule window (seconds).
+SCALE_DEPS = knob("XP_BENCH_SCALE", "1,10,100,1000,10000", "1,10,100,1000")
+# Settle past 20 s: the workers started for the first round idle out after 10 s.
+SCALE_ARGS = knob("XP_BENCH_SCALE_ARGS", "--settle 25 --cpu-window 15 --scrapes 60 --jitter-window 30",
+                  "--settle 22 --cpu-window 8 --scrapes 20 --jitter-window 22").split()
 OUT_MD = os.environ.get("XP_BENCH_OUT", os.path.join(SRC, "docs", "benchmarks.md"))
 LUA = os.path.join(HERE, "report.lua")
 
@@ -383,6 +398,129 @@ def freeze_step(subs, backends):
     return results
 
 
+# ---------------------------------------------------------------- TLS
+
+def make_cert(d):
+    """A self-signed ECDSA P-256 certificate for 127.0.0.1 (what certbot issues by default)."""
+    cert, key = os.path.join(d, "server.crt"), os.path.join(d, "server.key")
+    L.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+           "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
+           "-addext", "subjectAltName=IP:127.0.0.1"])
+    return cert, key
+
+
+def start_tls_subjects(b, subs):
+    """The exporter (same config, its own process) with tls_server_config, nginx and the
+    libmicrohttpd floor with the same certificate; the plain subjects of the main table are
+    measured again beside them, so each TLS figure has its plain twin from the same rounds."""
+    d = os.path.join(L.WORK, "tls")
+    os.makedirs(d)
+    cert, key = make_cert(d)
+    web = os.path.join(d, "web.yml")
+    with open(web, "w") as f:
+        f.write('tls_server_config:\n  cert_file: "%s"\n  key_file: "%s"\n' % (cert, key))
+    body_path = os.path.join(L.WORK, "www", "metrics")
+    out = []
+    port = free_port()
+    cfg, env = exporter_config(b, port)
+    p = Proc("resilience_exporter-tls", [BINARY, "--config.file=" + cfg, "--web.config.file=" + web,
+                                         "--web.listen-address=127.0.0.1:%d" % port], env=env)
+    wait_listen(port, p, what="resilience_exporter (TLS)")
+    out.append(Subject("resilience_exporter TLS", "self", p, "https://127.0.0.1:%d/metrics" % port))
+    port = free_port()
+    nd = os.path.join(d, "nginx")
+    os.makedirs(nd)
+    with open(os.path.join(nd, "nginx.conf"), "w") as f:
+        f.write('''daemon off;
+master_process off;
+worker_processes 1;
+pid %(nd)s/nginx.pid;
+error_log %(nd)s/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  keepalive_requests 10000000;
+  keepalive_timeout 65s;
+  types { }
+  default_type "text/plain; version=0.0.4; charset=utf-8";
+  server {
+    listen 127.0.0.1:%(port)d ssl;
+    ssl_certificate %(cert)s;
+    ssl_certificate_key %(key)s;
+    root %(www)s;
+  }
+}
+''' % {"nd": nd, "port": port, "www": os.path.dirname(body_path), "cert": cert, "key": key})
+    p = Proc("nginx-tls", ["nginx", "-p", nd, "-c", os.path.join(nd, "nginx.conf"), "-e",
+                           os.path.join(nd, "error.log")])
+    wait_listen(port, p, what="nginx (TLS)")
+    out.append(Subject("nginx TLS (floor)", "floor", p, "https://127.0.0.1:%d/metrics" % port))
+    port = free_port()
+    p = Proc("mhd_floor-tls", [MHD_FLOOR, str(port), body_path, cert, key])
+    wait_listen(port, p, what="mhd_floor (TLS)")
+    out.append(Subject("libmicrohttpd TLS (floor)", "floor", p, "https://127.0.0.1:%d/metrics" % port))
+    plain = {s.name: s for s in subs}
+    pairs = [(plain["resilience_exporter"], out[0]), (plain["nginx (floor)"], out[1]),
+             (plain["libmicrohttpd (floor)"], out[2])]
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        r = subprocess.run(["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}",
+                            out[0].url.replace("/metrics", "/-/ready")],
+                           stdout=subprocess.PIPE, text=True)
+        if r.stdout == "200":
+            break
+        time.sleep(0.2)
+    return pairs
+
+
+def tls_step(pairs):
+    """Interleaved rounds of wrk over the six subjects (three plain, three TLS), kept alive and
+    with "Connection: close" (a TCP and, for TLS, a full handshake per request; wrk resumes no
+    TLS session). Returns {(subject name, mode): {rps, p50, p99, cpu1k}} as medians."""
+    runs = {}
+    order = [s for pair in pairs for s in pair]
+    modes = [("keep-alive", []), ("new connection", ["Connection: close"])]
+    for r in range(TLS_ROUNDS):
+        rot = order[r % len(order):] + order[:r % len(order)]
+        for mode, hs in modes:
+            for s in rot:
+                pids = s.pids()
+                c0 = cpu_seconds(pids)
+                w = wrk(s.url, TLS_SECONDS, s.headers + hs)
+                c1 = cpu_seconds(pids)
+                n = max(w["requests"], 1)
+                x = runs.setdefault((s.name, mode), {"rps": [], "p50": [], "p99": [], "cpu1k": [],
+                                                     "errors": 0})
+                x["rps"].append(w["requests"] / (w["duration_us"] / 1e6))
+                x["p50"].append(w["p50_us"] / 1000)
+                x["p99"].append(w["p99_us"] / 1000)
+                x["cpu1k"].append((c1 - c0) * 1000 / n)
+                x["errors"] += w["errors"]
+                log("  tls round %d %-26s %-15s %8.0f req/s p50 %.2f ms p99 %.2f ms" % (
+                    r + 1, s.name, mode, x["rps"][-1], x["p50"][-1], x["p99"][-1]))
+    return runs
+
+
+# ---------------------------------------------------------------- scale in dependencies
+
+def scale_step():
+    """tests/bench/engine_scale.py over SCALE_DEPS (its own Redis, nothing else running)."""
+    out = os.path.join(L.WORK, "scale.jsonl")
+    p = Proc("engine_scale", [sys.executable, os.path.join(HERE, "engine_scale.py"), "--binary", BINARY,
+                              "--deps", SCALE_DEPS, "--floor", MHD_FLOOR, "--out", out] + SCALE_ARGS,
+             env={"XP_BENCH_PIDFILE": L.PIDFILE})
+    rc = p.p.wait()
+    p.logf.close()
+    if rc != 0:
+        raise RuntimeError("engine_scale.py failed (%s); log: %s" % (rc, p.log_path))
+    with open(out) as f:
+        for line in f:
+            j = json.loads(line)
+            if "summary" in j:
+                return j["summary"]
+    raise RuntimeError("engine_scale.py wrote no summary; log: %s" % p.log_path)
+
+
 # ---------------------------------------------------------------- report
 
 def med(xs):
@@ -468,6 +606,138 @@ def render_bench():
     return r.stdout.strip()
 
 
+def tls_tables(pairs, runs):
+    h = ["subject", "connections", "req/s", "p50 ms", "p99 ms", "CPU s/1k", "TLS adds CPU us/scrape",
+         "TLS adds p50 ms"]
+    rows = []
+    for plain, tls in pairs:
+        for mode in ("keep-alive", "new connection"):
+            for s in (plain, tls):
+                x = runs[(s.name, mode)]
+                row = [s.name, mode, "%.0f" % med(x["rps"]), "%.2f" % med(x["p50"]),
+                       "%.2f" % med(x["p99"]), "%.3f" % med(x["cpu1k"])]
+                if s is tls:
+                    y = runs[(plain.name, mode)]
+                    row += ["%.0f" % ((med(x["cpu1k"]) - med(y["cpu1k"])) * 1000),
+                            "%.2f" % (med(x["p50"]) - med(y["p50"]))]
+                else:
+                    row += ["", ""]
+                rows.append(row)
+    me = pairs[0][1].name
+    rh = ["resilience_exporter TLS / ...", "connections", "throughput", "p50", "p99", "CPU/1k"]
+    rrows = []
+    for _, other in pairs[1:]:
+        for mode in ("keep-alive", "new connection"):
+            a, b = runs[(me, mode)], runs[(other.name, mode)]
+            rrows.append([other.name, mode] + ["%.3g" % (med(a[k]) / med(b[k])) if med(b[k]) else "n/a"
+                                               for k in ("rps", "p50", "p99", "cpu1k")])
+    return table(h, rows), table(rh, rrows)
+
+
+def scale_tables(scale, subs):
+    """The scale steps, and their ratios to the targets of issue 13 and to the floor."""
+    h = ["dependencies", "RSS MiB", "private MiB", "private KiB/dep", "threads", "CPU us/probe",
+         "probes/s", "start s", "ready s", "reload s", "shutdown s", "/metrics MB (gzip)",
+         "scrape p50 / p99 ms", "floor p50 / p99 ms", "gzip scrape p50 / p99 ms",
+         "gzip floor p50 / p99 ms", "schedule p99 ms", "schedule max ms", "render CPU ms/s"]
+    nan = float("nan")
+    rows = []
+    for r in scale:
+        rows.append([r["deps"], "%.1f" % (r["rss_kib"] / 1024), "%.1f" % (r["private_kib"] / 1024),
+                     ("%.1f" % r["private_kib_per_dep"] if r["deps"] >= 100 else "(too few)")
+                     if "private_kib_per_dep" in r else "(baseline)",
+                     r["threads"],
+                     "%.1f" % r["cpu_us_per_probe"] if r["probes_in_window"] >= 200 else "(too few)",
+                     "%.0f" % r["probes_per_s"],
+                     "%.2f" % r["listen_s"], "%.2f" % r["ready_s"],
+                     "%.3f%s" % (r["reload_s"], "" if r["reload_status"] == 200 else " (%s)" % r["reload_status"]),
+                     "%.2f%s" % (r["shutdown_s"], "" if r["exit"] == 0 else " (exit %s)" % r["exit"]),
+                     "%.2f (%.2f)" % (r["metrics_bytes"] / 1e6, r.get("gzip_bytes", 0) / 1e6),
+                     "%.1f / %.1f" % (r["scrape_p50_ms"], r["scrape_p99_ms"]),
+                     "%.1f / %.1f" % (r.get("floor_p50_ms", nan), r.get("floor_p99_ms", nan)),
+                     "%.1f / %.1f" % (r.get("gzip_p50_ms", nan), r.get("gzip_p99_ms", nan)),
+                     "%.1f / %.1f" % (r.get("floor_gzip_p50_ms", nan), r.get("floor_gzip_p99_ms", nan)),
+                     "%.0f" % r["sched_spread_p99_ms"], "%.0f" % r["sched_spread_max_ms"],
+                     "%.1f" % r.get("render_cpu_ms_per_s", 0)])
+    peers = {x.name: x for x in subs}
+    rx = peers.get("redis_exporter")
+    rx_us = med(rx.r["cpu1k"]) * 1000 if rx else float("nan")  # us of CPU per redis_exporter scrape
+    rh = ["dependencies", "private KiB/dep / 16", "CPU/probe / 50 us", "CPU/probe / redis_exporter CPU/scrape",
+          "scrape p99 / 50 ms", "scrape p99 / floor p99", "gzip p99 / 50 ms", "gzip p99 / gzip floor p99",
+          "schedule p99 / 100 ms", "shutdown / 2 s"]
+    rrows = []
+    for r in scale:
+        if r["deps"] < 100:  # too few probes and too little memory for a slope
+            continue
+        rrows.append([r["deps"],
+                      "%.2f" % (r["private_kib_per_dep"] / 16) if "private_kib_per_dep" in r else "n/a",
+                      "%.2f" % (r["cpu_us_per_probe"] / 50),
+                      "%.3f" % (r["cpu_us_per_probe"] / rx_us) if rx_us == rx_us and rx_us else "n/a",
+                      "%.2f" % (r["scrape_p99_ms"] / 50),
+                      "%.2f" % (r["scrape_p99_ms"] / r["floor_p99_ms"]) if r.get("floor_p99_ms") else "n/a",
+                      "%.2f" % (r["gzip_p99_ms"] / 50) if r.get("gzip_p99_ms") else "n/a",
+                      "%.2f" % (r["gzip_p99_ms"] / r["floor_gzip_p99_ms"]) if r.get("floor_gzip_p99_ms") else "n/a",
+                      "%.2f" % (r["sched_spread_p99_ms"] / 100), "%.2f" % (r["shutdown_s"] / 2)])
+    return table(h, rows), table(rh, rrows), rx_us
+
+
+def targets_table(subs, scale, tls_runs, pairs):
+    """Each target of issue 13 against this run: met or not."""
+    me = subs[0]
+    by = {s.name: s for s in subs}
+
+    def ratio(other, k):
+        rs = [a / b for a, b in zip(me.r[k], by[other].r[k]) if b]
+        return med(rs) if rs else float("nan")
+
+    rows = []
+
+    def add(target, value, ok):
+        rows.append([target, value, "met" if ok else "NOT met"])
+
+    x = ratio("libmicrohttpd (floor)", "rps")
+    add("throughput >= 0.9x libmicrohttpd floor (keep-alive)", "%.3gx" % x, x >= 0.9)
+    x = ratio("nginx (floor)", "rps")
+    add("throughput >= 1.0x nginx, 1 worker", "%.3gx" % x, x >= 1.0)
+    x = ratio("collectd", "rps")
+    add("throughput >= 2x collectd", "%.3gx" % x, x >= 2)
+    x = med(me.r["p99"])
+    add("p99 < 1 ms at 8 connections", "%.2f ms" % x, x < 1)
+    big = max(scale, key=lambda r: r["deps"]) if scale else None
+    if big:
+        n = big["deps"]
+        v = big.get("private_kib_per_dep", float("nan"))
+        add("private memory <= 16 KiB per dependency (at %d)" % n, "%.1f KiB" % v, v <= 16)
+        v = big["cpu_us_per_probe"]
+        add("exporter CPU <= 50 us per healthy probe (at %d)" % n, "%.1f us" % v, v <= 50)
+        v = big.get("gzip_p99_ms", float("nan"))
+        add("p99 scrape < 50 ms (at %d), gzip as Prometheus asks" % n,
+            "%.1f ms (%.1f MB; floor, same bytes: %.1f ms)" % (
+                v, big.get("gzip_bytes", 0) / 1e6, big.get("floor_gzip_p99_ms", float("nan"))), v < 50)
+        v = big["scrape_p99_ms"]
+        add("p99 scrape < 50 ms (at %d), uncompressed" % n, "%.1f ms (%.1f MB; floor, same bytes: %.1f ms)" % (
+            v, big["metrics_bytes"] / 1e6, big.get("floor_p99_ms", float("nan"))), v < 50)
+        v = big["sched_spread_p99_ms"]
+        add("probes start within 100 ms of schedule (at %d; p99 / max)" % n,
+            "%.0f / %.0f ms" % (v, big["sched_spread_max_ms"]), big["sched_spread_max_ms"] <= 100)
+        v = max(r["shutdown_s"] for r in scale)
+        add("shutdown within 2 s at every step", "max %.2f s" % v,
+            v <= 2 and all(r["exit"] == 0 for r in scale))
+        if n < 10000:
+            add("(10,000 dependencies)", "not measured in this run (--quick)", False)
+    if tls_runs:
+        a = tls_runs[(pairs[0][1].name, "keep-alive")]
+        b = tls_runs[(pairs[0][0].name, "keep-alive")]
+        c = tls_runs[(pairs[0][1].name, "new connection")]
+        d = tls_runs[(pairs[0][0].name, "new connection")]
+        rows.append(["TLS cost per scrape (report only)",
+                     "kept alive: +%.0f us CPU, +%.2f ms p50; new connection: +%.0f us CPU, +%.2f ms p50" % (
+                         (med(a["cpu1k"]) - med(b["cpu1k"])) * 1000, med(a["p50"]) - med(b["p50"]),
+                         (med(c["cpu1k"]) - med(d["cpu1k"])) * 1000, med(c["p50"]) - med(d["p50"])),
+                     "measured"])
+    return table(["target (issue 13)", "this run", "verdict"], rows)
+
+
 def report(subs, freeze, idle, meta):
     main_h = ["subject", "req/s", "p50 ms", "p99 ms", "single ms", "CPU s/1k", "backend CPU s/1k",
               "body bytes", "RSS start MiB", "private start MiB", "scrapes", "RSS after MiB",
@@ -511,6 +781,22 @@ def report(subs, freeze, idle, meta):
               table(ih, irows) +
               "\n\n### Rendering /metrics alone (tests/bench/bench_render.c, no HTTP)\n\n" +
               "\n".join("    " + l for l in meta["render"].splitlines()) + "\n")
+    if meta.get("tls"):
+        t, r = tls_tables(meta["tls_pairs"], meta["tls"])
+        tables += ("\n### TLS: the exporter's own (GnuTLS via libmicrohttpd) beside nginx and the "
+                   "libmicrohttpd floor, same ECDSA P-256 certificate; `wrk -t2 -c8`, %d x %d s "
+                   "interleaved, kept alive and with `Connection: close` (a full handshake per "
+                   "request)\n\n" % (TLS_ROUNDS, TLS_SECONDS) + t +
+                   "\n\n### TLS ratios (resilience_exporter TLS / subject, medians)\n\n" + r + "\n")
+    if meta.get("scale"):
+        t, r, rx_us = scale_tables(meta["scale"], subs)
+        tables += ("\n### Scale in dependencies (tests/bench/engine_scale.py: N redis dependencies "
+                   "on one real Redis, 10 s interval, nothing else running)\n\n" + t +
+                   "\n\n### Scale ratios (to the targets of issue 13; to redis_exporter's CPU per "
+                   "scrape in this run, %.0f us, which runs INFO and more; to the libmicrohttpd floor "
+                   "serving a static copy of the same body to the same client)\n\n" % rx_us + r + "\n")
+    tables += ("\n### Targets (issue 13): this run\n\n" +
+               targets_table(subs, meta.get("scale") or [], meta.get("tls"), meta.get("tls_pairs")) + "\n")
     print("\n" + tables)
 
     m = meta["machine"]
@@ -523,6 +809,8 @@ def report(subs, freeze, idle, meta):
     ] + (["- WARNING: the exporter build failed; an existing binary was measured"]
          if os.environ.get("XP_BENCH_STALE") else []) + [
         "- resilience_exporter: %s" % meta["build_info"],
+        "- Mode: %s" % ("`--quick` (fewer and shorter rounds, scale steps %s)" % SCALE_DEPS if QUICK
+                         else "full (scale steps %s)" % SCALE_DEPS),
         "- Rounds: %d x %d s of `wrk -t2 -c8` per subject, interleaved; single-scrape latency: "
         "median of 20 fresh `curl` connections" % (ROUNDS, SECONDS),
         "- Packages:",
@@ -597,6 +885,17 @@ def main():
             idle[s.name] = idle_seconds(t0[s.name][0], thread_ms(pids), t0[s.name][1], cpu_seconds(pids))
 
         freeze = freeze_step(subs, backends)
+
+        log("TLS: %d rounds x 6 subjects x 2 connection modes x %ds" % (TLS_ROUNDS, TLS_SECONDS))
+        meta["tls_pairs"] = start_tls_subjects(backends, subs)
+        meta["tls"] = tls_step(meta["tls_pairs"])
+
+        # The scale steps run alone: every subject and backend of the steps above is stopped.
+        for p in reversed(L.procs):
+            p.stop()
+        stop_postgres()
+        log("scale in dependencies: %s (engine_scale.py %s)" % (SCALE_DEPS, " ".join(SCALE_ARGS)))
+        meta["scale"] = scale_step()
         meta["load_end"] = loadavg()
         meta["packages"] = pkg_versions()
         meta["minutes"] = (time.monotonic() - t_start) / 60

@@ -13,7 +13,14 @@ alone costs the machine). Per dependency = (private at N - private at an empty b
 exporter with one dependency) / N is printed too, so the fixed cost does not hide the slope.
 
 CPU per probe: utime+stime of the exporter over a quiet window (no scrape inside it) divided
-by the probes that ran in it (the sum of circuit_breaker_calls_total success+failure).
+by the probes that ran in it (the sum of circuit_breaker_calls_total success+failure), less
+what the /metrics builder thread ("xp-metrics", per-thread from /proc/PID/task/*/sched) spent
+rendering in that window: that is the render cost, reported apart (ms of CPU per second).
+
+Scrape latency: with --floor (tests/bench/mhd_floor), the body of a scrape is served by the
+libmicrohttpd floor as a static file, and the exporter and the floor are scraped alternately
+by the same client: the floor's p50/p99 is what moving that many bytes costs here, so the
+exporter's ratio to it is what rendering and serving a changing body add.
 
 Schedule spread: /health every 2 s; each dependency's probe start is
 last_probe.timestamp - duration_seconds; k-th start minus k*interval should be constant on a
@@ -39,6 +46,17 @@ import benchlib as L  # noqa: E402  (ports and the listen table)
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 CALLS = re.compile(r'^circuit_breaker_calls_total\{dependency="[^"]*",result="(success|failure)"\} (\S+)$', re.M)
+
+
+def note_pid(pid):
+    """Started by run.sh (through bench.py): its trap stops what is listed there, should we die."""
+    if os.environ.get("XP_BENCH_PIDFILE"):
+        with open(os.environ["XP_BENCH_PIDFILE"], "a") as f:
+            f.write("%d\n" % pid)
+
+
+def on_signal(sig, frame):
+    raise KeyboardInterrupt  # so that every finally stops what it started
 
 
 def log(*a):
@@ -81,10 +99,32 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def get(port, path, method="GET", timeout=30):
+def thread_cpu_ms(pid, comm=None):
+    """CPU ms (ns precision) of pid's threads named comm (all threads if None), summed."""
+    total = 0.0
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return 0.0
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                if comm is not None and f.read().strip() != comm:
+                    continue
+            with open("/proc/%d/task/%s/sched" % (pid, tid)) as f:
+                for line in f:
+                    if line.startswith("se.sum_exec_runtime"):
+                        total += float(line.split(":")[1])
+                        break
+        except OSError:
+            pass
+    return total
+
+
+def get(port, path, method="GET", timeout=30, headers=None):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        c.request(method, path)
+        c.request(method, path, headers=headers or {})
         r = c.getresponse()
         return r.status, r.read()
     finally:
@@ -142,9 +182,10 @@ def step(args, n, redis_port, work):
     port = L.free_port()
     logf = open(os.path.join(work, "exporter-%d.log" % n), "wb")
     t0 = time.monotonic()
-    p = subprocess.Popen([args.binary, "--config.file=" + cfg_path,
+    p = subprocess.Popen([args.binary, "--config.file=" + cfg_path, "--web.enable-lifecycle",
                           "--web.listen-address=127.0.0.1:%d" % port] + args.extra,
                          stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+    note_pid(p.pid)
     r = {"deps": n}
     try:
         while not L.listening(port):
@@ -175,26 +216,64 @@ def step(args, n, redis_port, work):
         r["fds"] = len(os.listdir("/proc/%d/fd" % p.pid))
 
         calls0, size = probes_run(port)
-        c0 = cpu_seconds(p.pid)
+        c0, b0, a0 = cpu_seconds(p.pid), thread_cpu_ms(p.pid, "xp-metrics"), thread_cpu_ms(p.pid)
         time.sleep(args.cpu_window)
-        c1 = cpu_seconds(p.pid)
+        c1, b1, a1 = cpu_seconds(p.pid), thread_cpu_ms(p.pid, "xp-metrics"), thread_cpu_ms(p.pid)
         calls1, size = probes_run(port)
+        render_s = (b1 - b0) / 1000
+        # Ticks (10 ms) count the threads that ended in the window; the per-thread sums
+        # (ns) are precise for the others: the larger of the two.
+        c1 = c0 + max(c1 - c0, (a1 - a0) / 1000)
         r["metrics_bytes"] = size
         r["probes_in_window"] = calls1 - calls0
         r["cpu_s_window"] = c1 - c0
-        r["cpu_us_per_probe"] = (c1 - c0) / max(1, calls1 - calls0) * 1e6
+        r["render_cpu_ms_per_s"] = render_s * 1000 / args.cpu_window
+        r["cpu_us_per_probe"] = max(0.0, c1 - c0 - render_s) / max(1, calls1 - calls0) * 1e6
         r["probes_per_s"] = (calls1 - calls0) / args.cpu_window
 
-        lat = []
-        for _ in range(args.scrapes):
-            time.sleep(random.uniform(0.1, 0.6))
-            a = time.monotonic()
-            st, body = get(port, "/metrics")
-            lat.append(time.monotonic() - a)
-            assert st == 200
-        r["scrape_p50_ms"] = pct(lat, 50) * 1000
-        r["scrape_p99_ms"] = pct(lat, 99) * 1000
-        r["scrape_max_ms"] = max(lat) * 1000
+        # Plain and gzip (as Prometheus asks), each followed by the floor serving the same
+        # bytes (the gzip body as a file: the client reads the same compressed bytes).
+        gz = {"Accept-Encoding": "gzip"}
+        floors = {}
+        try:
+            if args.floor:
+                for kind, hs in (("plain", None), ("gzip", gz)):
+                    body_path = os.path.join(work, "body-%d.%s" % (n, kind))
+                    with open(body_path, "wb") as f:
+                        f.write(get(port, "/metrics", headers=hs)[1])
+                    fport = L.free_port()
+                    fp = subprocess.Popen([args.floor, str(fport), body_path], stdout=logf,
+                                          stderr=subprocess.STDOUT, start_new_session=True)
+                    note_pid(fp.pid)
+                    floors[kind] = (fport, fp)
+                    L.wait_listen(fport, timeout=20)
+            lat = {"plain": [], "gzip": [], "floor plain": [], "floor gzip": []}
+            gz_bytes = 0
+            for _ in range(args.scrapes):
+                for kind, hs in (("plain", None), ("gzip", gz)):
+                    time.sleep(random.uniform(0.1, 0.6))
+                    a = time.monotonic()
+                    st, body = get(port, "/metrics", headers=hs)
+                    lat[kind].append(time.monotonic() - a)
+                    assert st == 200
+                    if kind == "gzip":
+                        gz_bytes = len(body)
+                    if kind in floors:
+                        a = time.monotonic()
+                        st, body = get(floors[kind][0], "/metrics")
+                        lat["floor " + kind].append(time.monotonic() - a)
+                        assert st == 200
+        finally:
+            for _, fp in floors.values():
+                fp.terminate()
+                fp.wait()
+        r["gzip_bytes"] = gz_bytes
+        for kind, key in (("plain", "scrape"), ("gzip", "gzip"), ("floor plain", "floor"),
+                          ("floor gzip", "floor_gzip")):
+            if lat[kind]:
+                r[key + "_p50_ms"] = pct(lat[kind], 50) * 1000
+                r[key + "_p99_ms"] = pct(lat[kind], 99) * 1000
+        r["scrape_max_ms"] = max(lat["plain"]) * 1000
 
         spreads = schedule_spread(port, float(args.interval.rstrip("s")), args.jitter_window)
         r["sched_spread_p50_ms"] = pct(spreads, 50) * 1000
@@ -241,6 +320,7 @@ def main():
     ap.add_argument("--cpu-window", type=float, default=30)
     ap.add_argument("--scrapes", type=int, default=100)
     ap.add_argument("--jitter-window", type=float, default=42)
+    ap.add_argument("--floor", help="tests/bench/mhd_floor binary: scrape a static copy too")
     ap.add_argument("--extra", nargs="*", default=[])
     ap.add_argument("--out", help="append the JSON lines here")
     args = ap.parse_args()
@@ -253,6 +333,7 @@ def main():
                            "--save", "", "--appendonly", "no", "--maxclients", "20000",
                            "--dir", work], stdout=rlog, stderr=subprocess.STDOUT,
                           start_new_session=True)
+    note_pid(rd.pid)
     results = []
     try:
         L.wait_listen(redis_port, timeout=20)
@@ -274,9 +355,14 @@ def main():
         if base and r["deps"] > 1:
             r["private_kib_per_dep"] = (r["private_kib"] - base["private_kib"]) / (r["deps"] - 1)
             r["rss_kib_per_dep"] = (r["rss_kib"] - base["rss_kib"]) / (r["deps"] - 1)
+    if args.out:  # the per-dependency slopes, which need every step
+        with open(args.out, "a") as f:
+            f.write(json.dumps({"summary": results}) + "\n")
     keys = ["deps", "rss_kib", "private_kib", "private_kib_per_dep", "threads", "fds",
-            "cpu_us_per_probe", "probes_per_s", "listen_s", "ready_s", "reload_s",
-            "metrics_bytes", "scrape_p50_ms", "scrape_p99_ms", "scrape_max_ms",
+            "cpu_us_per_probe", "render_cpu_ms_per_s", "probes_per_s", "listen_s", "ready_s",
+            "reload_s", "metrics_bytes", "scrape_p50_ms", "scrape_p99_ms", "scrape_max_ms",
+            "floor_p50_ms", "floor_p99_ms", "gzip_bytes", "gzip_p50_ms", "gzip_p99_ms",
+            "floor_gzip_p50_ms", "floor_gzip_p99_ms",
             "sched_spread_p99_ms", "sched_spread_max_ms", "shutdown_s", "exit", "states"]
     for k in keys:
         row = [k.ljust(22)]
@@ -287,4 +373,6 @@ def main():
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
     main()

@@ -6,8 +6,12 @@
  * rendered per request, so no exporter on libmicrohttpd can be faster than this. (Without
  * MHD_USE_TURBO this "floor" would be handicapped against the exporter, which sets it.)
  *
+ * With CERT and KEY (PEM files) it serves HTTPS through libmicrohttpd's GnuTLS, as the
+ * exporter does with tls_server_config in --web.config.file (and, like it, with poll()
+ * instead of epoll): the TLS floor.
+ *
  * Build: gcc -O2 -o mhd_floor mhd_floor.c -lmicrohttpd
- * Usage: mhd_floor PORT BODY_FILE   (listens on 127.0.0.1:PORT until SIGTERM/SIGINT) */
+ * Usage: mhd_floor PORT BODY_FILE [CERT KEY]   (listens on 127.0.0.1:PORT until SIGTERM/SIGINT) */
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -41,20 +45,41 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
     return MHD_queue_response(c, MHD_HTTP_OK, response);
 }
 
+/* The whole file in memory (NUL-terminated), or NULL. */
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        perror(path);
+        return NULL;
+    }
+    char *data = NULL;
+    long n = -1;
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+        (data = malloc((size_t)n + 1)) != NULL && fread(data, 1, (size_t)n, f) == (size_t)n) {
+        data[n] = '\0';
+        *len = (size_t)n;
+    } else {
+        fprintf(stderr, "%s: cannot read\n", path);
+        free(data);
+        data = NULL;
+    }
+    fclose(f);
+    return data;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s PORT BODY_FILE\n", argv[0]);
+    if (argc != 3 && argc != 5) {
+        fprintf(stderr, "usage: %s PORT BODY_FILE [CERT KEY]\n", argv[0]);
         return 2;
     }
-    FILE *f = fopen(argv[2], "rb");
-    if (!f) {
-        perror(argv[2]);
+    size_t len = 0, cert_len = 0, key_len = 0;
+    char *body = slurp(argv[2], &len);
+    char *cert = argc == 5 ? slurp(argv[3], &cert_len) : NULL;
+    char *key = argc == 5 ? slurp(argv[4], &key_len) : NULL;
+    if (!body || (argc == 5 && (!cert || !key)))
         return 1;
-    }
-    static char body[4 << 20];
-    size_t len = fread(body, 1, sizeof body, f);
-    fclose(f);
 
     response = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_PERSISTENT);
     if (!response)
@@ -73,11 +98,20 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* MHD's threads inherit the mask */
 
-    struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO | MHD_USE_ITC, 0, NULL,
-        NULL, answer, NULL,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, 2u,
-        MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_LIMIT, 512u, MHD_OPTION_END);
+    /* As exporter/web/http.c: poll() with TLS (libmicrohttpd's epoll loop spins through
+     * handshakes), epoll without. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TURBO | MHD_USE_ITC |
+                     (argc == 5 ? MHD_USE_POLL : MHD_USE_EPOLL);
+    struct MHD_Daemon *d =
+        cert ? MHD_start_daemon(flags | MHD_USE_TLS, 0, NULL, NULL, answer, NULL,
+                                MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                                MHD_OPTION_THREAD_POOL_SIZE, 2u, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+                                MHD_OPTION_CONNECTION_LIMIT, 512u, MHD_OPTION_HTTPS_MEM_CERT, cert,
+                                MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_END)
+             : MHD_start_daemon(flags, 0, NULL, NULL, answer, NULL, MHD_OPTION_SOCK_ADDR,
+                                (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, 2u,
+                                MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_LIMIT,
+                                512u, MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "cannot listen on 127.0.0.1:%s\n", argv[1]);
         return 1;
@@ -86,5 +120,8 @@ int main(int argc, char **argv)
     sigwait(&set, &sig);
     MHD_stop_daemon(d);
     MHD_destroy_response(response);
+    free(body);
+    free(cert);
+    free(key);
     return 0;
 }

@@ -1,7 +1,8 @@
 #!/bin/sh
-# Benchmark resilience_exporter beside its peers: one command, about 10-15 minutes.
+# Benchmark resilience_exporter beside its peers: one command, about 25 minutes
+# (`--quick`: about 5 minutes, fewer and shorter rounds, scale steps up to 1,000).
 #
-#   tests/bench/run.sh            (as root, on Debian 12; from any directory)
+#   tests/bench/run.sh [--quick]   (as root, on Debian 12; from any directory)
 #
 # 1. Installs what is missing from Debian's packages (apt-get update once): the peers
 #    prometheus-postgres-exporter, prometheus-redis-exporter, prometheus-blackbox-exporter,
@@ -13,19 +14,30 @@
 #    build-bench/ (incremental; XP_BENCH_NO_BUILD=1 skips it), and the libmicrohttpd floor
 #    (tests/bench/mhd_floor.c, gcc -O2).
 # 3. Runs tests/bench/bench.py: starts PostgreSQL 15, Redis, s3rver and mock-llm on loopback,
-#    the seven subjects (and the exporter again, asked for gzip) against them, measures,
-#    prints the tables and writes docs/benchmarks.md.
+#    the seven subjects (and the exporter again, asked for gzip) against them, measures; then
+#    TLS (the exporter with tls_server_config, nginx and the libmicrohttpd floor with the same
+#    certificate, kept alive and a handshake per request); then, with everything else
+#    stopped, the scale steps (tests/bench/engine_scale.py: 1, 10, 100, 1,000 and 10,000
+#    dependencies); prints the tables and writes docs/benchmarks.md.
 #
 # Every process it starts is stopped on exit, on failure and on Ctrl-C. (On a machine where
 # package installs start services, Debian also starts nginx and the three Prometheus
 # exporters on their default ports when it installs them: those are not ours to stop.)
 # Knobs (environment): XP_BENCH_BUILD (build directory, default build-bench), XP_BENCH_BINARY,
-# XP_BENCH_ROUNDS (5), XP_BENCH_SECONDS (5), XP_BENCH_SOAK_CAP (60), XP_BENCH_IDLE (60),
-# XP_BENCH_FREEZE (35), XP_BENCH_OUT (markdown output, default docs/benchmarks.md),
+# XP_BENCH_ROUNDS (5; quick 2), XP_BENCH_SECONDS (5; 2), XP_BENCH_SOAK_CAP (60; 10),
+# XP_BENCH_IDLE (60; 10), XP_BENCH_FREEZE (35; 12), XP_BENCH_TLS_ROUNDS (3; 1),
+# XP_BENCH_TLS_SECONDS (4; 2), XP_BENCH_SCALE (1,10,100,1000,10000; up to 1000),
+# XP_BENCH_SCALE_ARGS (engine_scale.py's windows), XP_BENCH_OUT (markdown output, default docs/benchmarks.md),
 # XP_BENCH_CONDITIONS (free text recorded in the report), XP_BENCH_KEEP=1 (keep work dir).
 # Not part of the default test run; the render micro-benchmark is `ctest -L bench` in a build
 # configured with -DXP_BENCH=ON.
 set -eu
+
+case "${1:-}" in
+    --quick) export XP_BENCH_QUICK=1 ;;
+    "") ;;
+    *) echo "usage: $0 [--quick]" >&2; exit 2 ;;
+esac
 
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${XP_BENCH_BUILD:-$SRC/build-bench}
@@ -38,6 +50,7 @@ say() { printf '[run.sh] %s\n' "$*" >&2; }
 pkgs_from() { sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$1"; }
 WANT="prometheus-postgres-exporter prometheus-redis-exporter prometheus-blackbox-exporter
 collectd-core nginx-light wrk postgresql-15 redis-server curl iproute2 procps python3 libcmocka-dev
+openssl
 $(pkgs_from "$SRC/etc/packages/build.txt") $(pkgs_from "$SRC/etc/packages/runtime.txt")"
 MISSING=""
 for p in $WANT; do

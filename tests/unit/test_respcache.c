@@ -4,6 +4,7 @@
  * wall-clock second, header set), each page on its own; a failed render answers 500 and is
  * retried, never served stale; the headers, content types and gzip of each page; /health's
  * ETag and its 304 on If-None-Match. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -84,7 +85,21 @@ static enum MHD_Result fake_queue(struct MHD_Connection *c, unsigned int status,
     return MHD_YES;
 }
 
-static const xp_respcache_env fake_env = {fake_version, fake_second, fake_render, fake_queue};
+static double mono_now;
+
+static double fake_mono(void)
+{
+    return mono_now;
+}
+
+static const xp_respcache_env fake_env = {fake_version, fake_second, fake_render, fake_queue,
+                                          fake_mono, 0};
+/* Every /metrics body counts as large (the fake bodies are about 40 bytes). */
+static const xp_respcache_env large_env = {fake_version, fake_second, fake_render, fake_queue,
+                                           fake_mono, 1};
+/* A threshold no fake body reaches. */
+static const xp_respcache_env small_env = {fake_version, fake_second, fake_render, fake_queue,
+                                           fake_mono, 4096};
 
 static void install_headers(int tls, const xp_header_kv *extra, size_t n)
 {
@@ -99,6 +114,7 @@ static int setup(void **state)
     (void)state;
     version = 1;
     second = 1000;
+    mono_now = 100;
     memset(renders, 0, sizeof(renders));
     fail_render = 0;
     queued = NULL;
@@ -332,6 +348,103 @@ static void gzip_round_trip(void **state)
     xp_buf_free(&out);
 }
 
+/* A large /metrics body: the scrape that finds it stale gets the last one at once and renders
+ * nothing; the builder's pass renders the next one, at most once per second. */
+static void large_metrics_served_at_once_and_rebuilt_by_the_builder(void **state)
+{
+    (void)state;
+    xp_respcache_set_env(&large_env);
+    struct MHD_Response *first = get(XP_PAGE_METRICS); /* nothing to serve yet: rendered */
+    assert_int_equal(renders[XP_PAGE_METRICS], 1);
+
+    version++;
+    second++;
+    mono_now += 0.5;
+    for (int i = 0; i < 10; i++)
+        assert_ptr_equal(get(XP_PAGE_METRICS), first); /* stale, served, not rendered */
+    assert_int_equal(queued_status, 200);
+    assert_int_equal(renders[XP_PAGE_METRICS], 1);
+
+    /* Within a second of the last build the builder waits, and says until when. */
+    assert_true(xp_respcache_refresh() == 101.0);
+    assert_int_equal(renders[XP_PAGE_METRICS], 1);
+    mono_now = 101;
+    xp_respcache_refresh();
+    assert_int_equal(renders[XP_PAGE_METRICS], 2);
+    struct MHD_Response *second_body = get(XP_PAGE_METRICS);
+    assert_true(second_body != first);
+    assert_int_equal(renders[XP_PAGE_METRICS], 2);
+
+    /* Nothing changed: the builder renders nothing. */
+    mono_now = 102;
+    xp_respcache_refresh();
+    assert_int_equal(renders[XP_PAGE_METRICS], 2);
+
+    /* Other pages stay rendered on demand, the gzip variant is kept apart. */
+    version++;
+    get(XP_PAGE_HEALTH);
+    get(XP_PAGE_HEALTH);
+    assert_int_equal(renders[XP_PAGE_HEALTH], 1);
+    version++;
+    get(XP_PAGE_HEALTH);
+    assert_int_equal(renders[XP_PAGE_HEALTH], 2);
+    get(XP_PAGE_METRICS_GZIP);
+    assert_string_equal(header("Content-Encoding"), "gzip");
+    assert_int_equal(renders[XP_PAGE_METRICS], 3); /* its first body: rendered by the scrape */
+    version++;
+    assert_ptr_equal(get(XP_PAGE_METRICS), second_body);
+    assert_int_equal(renders[XP_PAGE_METRICS], 3);
+    mono_now = 104;
+    xp_respcache_refresh(); /* both variants are due */
+    assert_int_equal(renders[XP_PAGE_METRICS], 5);
+}
+
+/* A large body the builder left alone (stopped, or no scrape for two minutes) is never served
+ * past a few seconds: the scrape renders it. */
+static void large_metrics_never_served_old(void **state)
+{
+    (void)state;
+    xp_respcache_set_env(&large_env);
+    get(XP_PAGE_METRICS);
+    version++;
+    mono_now += 3;
+    get(XP_PAGE_METRICS);
+    assert_int_equal(renders[XP_PAGE_METRICS], 1); /* 3 s old: served */
+    mono_now += 4;
+    get(XP_PAGE_METRICS);
+    assert_int_equal(renders[XP_PAGE_METRICS], 2); /* 7 s old: rendered by the scrape */
+
+    /* The builder keeps it current while scrapes come, and stops two minutes after the last. */
+    double last_scrape = mono_now;
+    for (int i = 1; i <= 130; i++) {
+        mono_now = last_scrape + i;
+        version++;
+        xp_respcache_refresh();
+        assert_int_equal(renders[XP_PAGE_METRICS], 2 + (i <= 120 ? i : 120));
+    }
+    /* A new header set is never served under the old one, even from a large body. */
+    get(XP_PAGE_METRICS);
+    int before = renders[XP_PAGE_METRICS];
+    install_headers(0, (const xp_header_kv[]){{"X-Extra", "1"}}, 1);
+    get(XP_PAGE_METRICS);
+    assert_int_equal(renders[XP_PAGE_METRICS], before + 1);
+    assert_string_equal(header("X-Extra"), "1");
+}
+
+/* Below the threshold nothing changes: a stale body is rendered by the scrape. */
+static void small_metrics_rendered_on_demand(void **state)
+{
+    (void)state;
+    xp_respcache_set_env(&small_env);
+    get(XP_PAGE_METRICS);
+    version++;
+    get(XP_PAGE_METRICS);
+    assert_int_equal(renders[XP_PAGE_METRICS], 2);
+    mono_now += 10;
+    assert_true(isinf(xp_respcache_refresh()));
+    assert_int_equal(renders[XP_PAGE_METRICS], 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -342,6 +455,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(headers_of_each_page, setup, teardown),
         cmocka_unit_test_setup_teardown(new_header_set_rebuilds_cached_pages, setup, teardown),
         cmocka_unit_test(gzip_round_trip),
+        cmocka_unit_test_setup_teardown(large_metrics_served_at_once_and_rebuilt_by_the_builder,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(large_metrics_never_served_old, setup, teardown),
+        cmocka_unit_test_setup_teardown(small_metrics_rendered_on_demand, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
