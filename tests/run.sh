@@ -2,7 +2,8 @@
 # Runs the whole test suite on a Debian 12 machine, installing what is missing first:
 # the plain Release build (it also builds the container image and runs it: label "image", about
 # 2 minutes from scratch, 40 s with the cached base in build/image; XP_SKIP_IMAGE=1 leaves it
-# out), then the same suite under AddressSanitizer + UBSan, then the unit tests and the reload,
+# out), then the same suite under AddressSanitizer + UBSan (less the tests of shipped files, label
+# "files"), then the unit tests and the reload,
 # shutdown and concurrent-scrape tests (label tsan) under ThreadSanitizer, then the fuzz
 # targets for a minute.
 #   tests/run.sh              everything
@@ -28,7 +29,7 @@ if [ "$quick" = 0 ]; then
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DXP_SANITIZE=ON >/dev/null
   cmake --build build-asan -j"$jobs"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --test-dir build-asan --output-on-failure -j"$jobs" -LE 'bench|e2e|image'
+    ctest --test-dir build-asan --output-on-failure -j"$jobs" -LE 'bench|e2e|image|files'
   echo "== ThreadSanitizer build"
   cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DXP_TSAN=ON >/dev/null
   cmake --build build-tsan -j"$jobs"

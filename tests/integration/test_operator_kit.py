@@ -7,6 +7,7 @@ binary is built, a live scrape).
 Checks that need a tool this machine lacks print why and pass without it (docker-compose,
 systemd-analyze, the npm Dockerfile linter); promtool and PyYAML are required.
 """
+import concurrent.futures
 import glob
 import json
 import os
@@ -14,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 import xptest
@@ -200,8 +202,9 @@ class OperatorKit(xptest.Test):
         assert out.count("SUCCESS") == len(RULE_TESTS), out
 
     def _rule_tests_with(self, alerts_doc=None, rules_doc=None):
-        """Runs the promtool unit tests against modified copies of the rule files."""
-        d = self.tmp.path
+        """Runs the promtool unit tests against modified copies of the rule files (in a
+        directory of their own, so that several run at once)."""
+        d = tempfile.mkdtemp(dir=self.tmp.path)
         files = {"alerts.yml": alerts_doc, "rules.yml": rules_doc}
         for name, doc in files.items():
             dst = os.path.join(d, name)
@@ -229,33 +232,36 @@ class OperatorKit(xptest.Test):
         rc, out = self._rule_tests_with(yaml.safe_load(pristine))
         assert rc == 0, "the unmodified copies must pass: " + out
         names = [r["alert"] for r in load_rules(ALERTS)]
-        survivors = []
+        mutants = {
+            "never fires": lambda r: r.update(expr="vector(0) > 1"),
+            "always fires": lambda r: r.update(expr="(%s) or vector(1)" % r["expr"].strip()),
+            "no for:": lambda r: r.pop("for", None),
+        }
+        cases = []
         for i, name in enumerate(names):
-            mutants = {
-                "never fires": lambda r: r.update(expr="vector(0) > 1"),
-                "always fires": lambda r: r.update(expr="(%s) or vector(1)" % r["expr"].strip()),
-                "no for:": lambda r: r.pop("for", None),
-            }
             for what, mutate in mutants.items():
                 doc = yaml.safe_load(pristine)
-                rule = [r for g in doc["groups"] for r in g["rules"]][i]
-                mutate(rule)
-                rc, out = self._rule_tests_with(alerts_doc=doc)
-                if rc == 0:
-                    survivors.append("%s %s" % (name, what))
+                mutate([r for g in doc["groups"] for r in g["rules"]][i])
+                cases.append(("%s %s" % (name, what), doc))
+        survivors = [label for label, rc in self._run_mutants(cases, "alerts_doc") if rc == 0]
         assert not survivors, "unit tests pass although the alert is broken: %s" % survivors
+
+    def _run_mutants(self, cases, which):
+        """(label, promtool's exit code) for each (label, modified document): one promtool
+        per core at a time, since each mutant is independent."""
+        with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+            futures = [(label, pool.submit(self._rule_tests_with, **{which: doc})) for label, doc in cases]
+            return [(label, f.result()[0]) for label, f in futures]
 
     def test_rule_tests_catch_broken_recording_rules(self):
         with open(RULES) as f:
             pristine = f.read()
-        survivors = []
-        rules = load_rules(RULES)
-        for i, r in enumerate(rules):
+        cases = []
+        for i, r in enumerate(load_rules(RULES)):
             doc = yaml.safe_load(pristine)
             [x for g in doc["groups"] for x in g["rules"]][i]["expr"] = "vector(0) > 1"
-            rc, out = self._rule_tests_with(rules_doc=doc)
-            if rc == 0:
-                survivors.append("%s %s" % (r["record"], r.get("labels", "")))
+            cases.append(("%s %s" % (r["record"], r.get("labels", "")), doc))
+        survivors = [label for label, rc in self._run_mutants(cases, "rules_doc") if rc == 0]
         assert not survivors, "recording rules without a failing test: %s" % survivors
 
     def test_alert_metadata(self):
