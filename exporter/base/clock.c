@@ -23,6 +23,20 @@ double xp_clock_wall(void)
     return fake_wall ? fake_wall() : ts_seconds(CLOCK_REALTIME);
 }
 
+struct timespec xp_clock_timespec(double t)
+{
+    struct timespec ts;
+    ts.tv_sec = (time_t)t;
+    ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
+    if (ts.tv_nsec < 0)
+        ts.tv_nsec = 0;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
 void xp_clock_override(double (*mono)(void), double (*wall)(void))
 {
     fake_mono = mono;

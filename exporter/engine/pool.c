@@ -33,20 +33,6 @@ typedef struct xp_pool_worker {
  * workers would reserve 8 GiB of it. */
 #define STACK_SIZE (1024 * 1024)
 
-static struct timespec mono_ts(double t)
-{
-    struct timespec ts;
-    ts.tv_sec = (time_t)t;
-    ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
-    if (ts.tv_nsec < 0)
-        ts.tv_nsec = 0;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
 static int cond_init_mono(pthread_cond_t *c)
 {
     pthread_condattr_t ca;
@@ -123,7 +109,7 @@ static void *worker_main(void *arg)
             if (p->stopping)
                 break;
             idle_push(p, self);
-            struct timespec ts = mono_ts(xp_clock_mono() + p->idle_seconds);
+            struct timespec ts = xp_clock_timespec(xp_clock_mono() + p->idle_seconds);
             int rc = 0;
             while (!self->woken && !p->stopping && rc != ETIMEDOUT)
                 rc = pthread_cond_timedwait(&self->wake, &p->mu, &ts);
@@ -281,7 +267,7 @@ size_t xp_pool_stop(xp_pool *p, double deadline, xp_pool_job **unstarted)
     for (worker *w = p->idle_top; w; w = w->below)
         pthread_cond_signal(&w->wake); /* sees `stopping` and exits */
     while (p->threads > 0) {
-        struct timespec ts = mono_ts(deadline);
+        struct timespec ts = xp_clock_timespec(deadline);
         if (pthread_cond_timedwait(&p->gone, &p->mu, &ts) == ETIMEDOUT)
             break;
     }

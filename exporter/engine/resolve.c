@@ -300,13 +300,7 @@ int xp_resolve(const char *host, const char *port, double deadline, const atomic
         /* Woken when any lookup finishes (ours, or one whose slot we could take); at least
          * every RES_POLL_MAX_MS to look at the stop flag. */
         double until = now + (left < RES_POLL_MAX_MS / 1000.0 ? left : RES_POLL_MAX_MS / 1000.0);
-        struct timespec ts;
-        ts.tv_sec = (time_t)until;
-        ts.tv_nsec = (long)((until - (double)ts.tv_sec) * 1e9);
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = xp_clock_timespec(until);
         (void)pthread_cond_timedwait(&pool_cv, &pool_mu, &ts);
     }
     if (s)

@@ -289,20 +289,6 @@ void xp_scheduler_done(xp_scheduler *s, xp_dep *d, double end)
         xp_dep_free(d);
 }
 
-static struct timespec mono_ts(double t)
-{
-    struct timespec ts;
-    ts.tv_sec = (time_t)t;
-    ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
-    if (ts.tv_nsec < 0)
-        ts.tv_nsec = 0;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
 static void *scheduler_main(void *arg)
 {
     xp_scheduler *s = arg;
@@ -323,7 +309,7 @@ static void *scheduler_main(void *arg)
             next = now + BATCH;
         if (next > now + MAX_SLEEP)
             next = now + MAX_SLEEP;
-        struct timespec ts = mono_ts(next);
+        struct timespec ts = xp_clock_timespec(next);
         (void)pthread_cond_timedwait(&s->cv, &s->mu, &ts);
     }
     pthread_mutex_unlock(&s->mu);

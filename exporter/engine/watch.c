@@ -126,12 +126,6 @@ static double clock_s(clockid_t id)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static struct timespec ts_of(double t)
-{
-    struct timespec ts = {(time_t)t, (long)((t - (double)(time_t)t) * 1e9)};
-    return ts;
-}
-
 static void *run(void *arg)
 {
     double not_before = 0; /* CLOCK_MONOTONIC: the earliest start of the next evaluation */
@@ -143,7 +137,7 @@ static void *run(void *arg)
         idle = 0;
         /* Changes that come meanwhile are covered by the evaluation at the end of the gap. */
         while (!stopping && clock_s(CLOCK_MONOTONIC) < not_before) {
-            struct timespec ts = ts_of(not_before);
+            struct timespec ts = xp_clock_timespec(not_before);
             (void)pthread_cond_clockwait(&wake, &mu, CLOCK_MONOTONIC, &ts);
         }
         if (stopping)
